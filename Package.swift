@@ -1,0 +1,77 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Layout: a thin executable over a command library; a core that knows descriptors,
+// planning and processes; one library per stage of a cell (kernel, userspace, boot,
+// device tree, scheduler); one Swift wrapper per C library over a systemLibrary target.
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "kmatrix",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kmatrix", targets: ["kmatrix"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // C libraries. libfdt ships no pkg-config file on Debian 12: its modulemap links `fdt`.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CFDT", providers: [.apt(["libfdt-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // Swift wrappers: each owns its C handles and turns return codes into typed errors.
+        .target(name: "KmatrixArchive", dependencies: ["CArchive", "KmatrixZlib"], swiftSettings: strict),
+        .target(name: "KmatrixFDT", dependencies: ["CFDT"], swiftSettings: strict),
+        .target(name: "KmatrixZlib", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "KmatrixCrypto", dependencies: ["CCrypto"], swiftSettings: strict),
+
+        // Core: descriptors, planning, errors, processes, host probing.
+        .target(
+            name: "KmatrixCore",
+            dependencies: [
+                "KmatrixCrypto",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
+        // One library per stage of a cell.
+        .target(name: "KmatrixKernel", dependencies: ["KmatrixCore", "KmatrixArchive"], swiftSettings: strict),
+        .target(name: "KmatrixUserspace", dependencies: ["KmatrixCore", "KmatrixArchive", "KmatrixZlib"], swiftSettings: strict),
+        .target(name: "KmatrixBoot", dependencies: ["KmatrixCore"], swiftSettings: strict),
+        .target(name: "KmatrixDeviceTree", dependencies: ["KmatrixCore", "KmatrixFDT"], swiftSettings: strict),
+        .target(
+            name: "KmatrixScheduler",
+            dependencies: ["KmatrixCore", "KmatrixKernel", "KmatrixUserspace", "KmatrixBoot", "KmatrixDeviceTree"],
+            swiftSettings: strict),
+
+        // Commands live in a library so tests can drive them; the executable is one file.
+        .target(
+            name: "KmatrixCommands",
+            dependencies: [
+                "KmatrixCore", "KmatrixKernel", "KmatrixUserspace", "KmatrixBoot",
+                "KmatrixDeviceTree", "KmatrixScheduler",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "kmatrix", dependencies: ["KmatrixCommands"], swiftSettings: strict),
+
+        // Fixtures shared by the test targets (the repository root, throwaway projects).
+        .target(name: "KmatrixTestSupport", dependencies: ["KmatrixCore"], path: "Tests/KmatrixTestSupport", swiftSettings: strict),
+        .testTarget(name: "KmatrixCoreTests", dependencies: ["KmatrixCore", "KmatrixCommands", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixKernelTests", dependencies: ["KmatrixKernel", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixUserspaceTests", dependencies: ["KmatrixUserspace", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixBootTests", dependencies: ["KmatrixBoot", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixDeviceTreeTests", dependencies: ["KmatrixDeviceTree", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixSchedulerTests", dependencies: ["KmatrixScheduler", "KmatrixTestSupport"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,1 @@
+// KmatrixArchive: see the module's files.

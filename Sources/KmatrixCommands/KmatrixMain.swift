@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import KmatrixCore
+
+/// The `kmatrix` command tree. Every command lives here, in a library, so tests drive them.
+public struct Kmatrix: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kmatrix",
+        abstract: "Cross-build Linux kernels and a busybox userspace for a matrix of architectures, check their device trees, and boot every cell in QEMU.",
+        discussion: """
+            Exit status: 0 every cell passed, 1 some cell failed, 2 bad input (descriptors, \
+            names, options), 3 the host failed (missing tool or source, full disk), 130 interrupted.
+            """,
+        subcommands: [ListCommand.self, PlanCommand.self, DoctorCommand.self])
+
+    public init() {}
+}
+
+public enum KmatrixMain {
+    /// Parses, runs, and maps every error to a message on stderr and its exit status.
+    public static func main(_ arguments: [String]? = nil) async {
+        let code = await run(arguments)
+        exit(code)
+    }
+
+    public static func run(_ arguments: [String]?) async -> Int32 {
+        do {
+            var command = try Kmatrix.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let error as KmatrixError {
+            printError(error.description)
+            return error.exitCode
+        } catch let errors as KmatrixErrors {
+            for error in errors.errors { printError(error.description) }
+            return errors.exitCode
+        } catch let exit as ExitCode {
+            return exit.rawValue
+        } catch {
+            let code = Kmatrix.exitCode(for: error)
+            let message = Kmatrix.fullMessage(for: error)
+            if code == .success {
+                print(message)
+                return 0
+            }
+            printError(message)
+            // Usage errors are bad input like any other: exit 2, nothing run.
+            return code == .validationFailure ? 2 : code.rawValue
+        }
+    }
+}
+
+func printError(_ message: String) {
+    let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
+    let text = lines.enumerated().map { $0.offset == 0 ? "kmatrix: error: \($0.element)" : String($0.element) }.joined(separator: "\n")
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,219 @@
+import Foundation
+
+/// Everything kmatrix reads from a project folder: `Targets/*.json`, `Toolchains/*.json`
+/// and `matrix.json`, decoded strictly and cross-checked, with the matrix expanded to cells.
+public struct Project: Sendable {
+    public var root: String
+    public var targets: [String: Target]
+    public var toolchains: [String: Toolchain]
+    public var matrix: Matrix
+    public var cells: [Cell]
+
+    /// Loads and validates a project. Every problem in every file is collected, so one
+    /// run of the tool shows them all.
+    public static func load(root: String, matrixFile: String? = nil) throws(KmatrixErrors) -> Project {
+        var problems: [DescriptorError] = []
+        let targets: [Target] = loadFolder(root: root, folder: "Targets", problems: &problems) { t, file in
+            var t = t; t.file = file; return t
+        }
+        let toolchains: [Toolchain] = loadFolder(root: root, folder: "Toolchains", problems: &problems) { t, file in
+            var t = t; t.file = file; return t
+        }
+        let matrixPath = matrixFile.map { absolutePath($0, relativeTo: root) } ?? (root as NSString).appendingPathComponent("matrix.json")
+        let matrixName = displayName(matrixPath, root: root)
+        var matrix: Matrix?
+        if let data = FileManager.default.contents(atPath: matrixPath) {
+            do throws(DescriptorError) {
+                matrix = try decodeDescriptor(Matrix.self, from: data, file: matrixName)
+                matrix?.file = matrixName
+            } catch { problems.append(error) }
+        } else {
+            problems.append(DescriptorError(file: matrixName, field: "", message: "cannot read the matrix file"))
+        }
+
+        var byName: [String: Target] = [:]
+        for target in targets {
+            if let other = byName[target.name] {
+                problems.append(DescriptorError(file: target.file, field: "name", message: "'\(target.name)' is also the name of \(other.file)"))
+            }
+            byName[target.name] = target
+        }
+        var toolchainsByName: [String: Toolchain] = [:]
+        for toolchain in toolchains {
+            if let other = toolchainsByName[toolchain.name] {
+                problems.append(DescriptorError(file: toolchain.file, field: "name", message: "'\(toolchain.name)' is also the name of \(other.file)"))
+            }
+            toolchainsByName[toolchain.name] = toolchain
+        }
+        for target in targets {
+            for (index, fragment) in target.kernel.fragments.enumerated() {
+                checkFragment(fragment, descriptor: target.file, root: root, field: "kernel.fragments[\(index)]", problems: &problems)
+            }
+        }
+        for toolchain in toolchains {
+            if let other = toolchain.userspaceToolchain, toolchainsByName[other] == nil {
+                problems.append(DescriptorError(file: toolchain.file, field: "userspaceToolchain",
+                    message: "unknown toolchain '\(other)'; known: \(toolchainsByName.keys.sorted().joined(separator: ", "))"))
+            }
+        }
+
+        var cells: [Cell] = []
+        if let matrix {
+            cells = expandCells(matrix, targets: byName, toolchains: toolchainsByName, root: root, problems: &problems)
+        }
+        guard problems.isEmpty, let matrix else {
+            throw KmatrixErrors(problems.map(\.asKmatrixError))
+        }
+        return Project(root: root, targets: byName, toolchains: toolchainsByName, matrix: matrix, cells: cells)
+    }
+
+    private static func loadFolder<T: Decodable>(root: String, folder: String, problems: inout [DescriptorError],
+                                                 finish: (T, String) -> T) -> [T] {
+        let dir = (root as NSString).appendingPathComponent(folder)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+            problems.append(DescriptorError(file: folder, field: "", message: "cannot read the folder \(dir)"))
+            return []
+        }
+        var out: [T] = []
+        for name in names.sorted() where name.hasSuffix(".json") {
+            let file = "\(folder)/\(name)"
+            guard let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent(name)) else {
+                problems.append(DescriptorError(file: file, field: "", message: "cannot read the file"))
+                continue
+            }
+            do throws(DescriptorError) {
+                out.append(finish(try decodeDescriptor(T.self, from: data, file: file), file))
+            } catch { problems.append(error) }
+        }
+        return out
+    }
+
+    private static func expandCells(_ matrix: Matrix, targets: [String: Target], toolchains: [String: Toolchain],
+                                    root: String, problems: inout [DescriptorError]) -> [Cell] {
+        let file = matrix.file
+        for (index, fragment) in matrix.fragments.enumerated() {
+            checkFragment(fragment, descriptor: file, root: root, field: "fragments[\(index)]", problems: &problems)
+        }
+        for (name, profile) in matrix.profiles.sorted(by: { $0.key < $1.key }) {
+            for (index, fragment) in profile.fragments.enumerated() {
+                checkFragment(fragment, descriptor: file, root: root, field: "profiles.\(name).fragments[\(index)]", problems: &problems)
+            }
+            if !profile.baseIsMakeTarget {
+                checkFragment(profile.base, descriptor: file, root: root, field: "profiles.\(name).base", problems: &problems)
+            }
+        }
+        var cells: [Cell] = []
+        var seen: Set<String> = []
+        for (index, spec) in matrix.cells.enumerated() {
+            let at = "cells[\(index)]"
+            var ok = true
+            func unknown(_ field: String, _ name: String, _ kind: String, _ known: [String]) {
+                var message = "unknown \(kind) '\(name)'"
+                if let near = nearest(name, in: known) { message += " (did you mean '\(near)'?)" }
+                message += "; known: \(known.sorted().joined(separator: ", "))"
+                problems.append(DescriptorError(file: file, field: "\(at).\(field)", message: message))
+                ok = false
+            }
+            for name in spec.targets where targets[name] == nil { unknown("target", name, "target", Array(targets.keys)) }
+            for name in spec.toolchains where toolchains[name] == nil { unknown("toolchain", name, "toolchain", Array(toolchains.keys)) }
+            for name in spec.profiles where matrix.profiles[name] == nil { unknown("profile", name, "profile", Array(matrix.profiles.keys)) }
+            guard ok else { continue }
+            for targetName in spec.targets {
+                let target = targets[targetName]!
+                for rootName in spec.rootfs where target.rootDevices[rootName] == nil {
+                    unknown("rootfs", rootName, "root device of target \(targetName)", Array(target.rootDevices.keys))
+                }
+                for toolchainName in spec.toolchains {
+                    let toolchain = toolchains[toolchainName]!
+                    if toolchain.architectures[target.userspace.debianArch] == nil {
+                        problems.append(DescriptorError(file: file, field: "\(at).toolchain",
+                            message: "toolchain '\(toolchainName)' (\(toolchain.file)) cannot build for \(target.userspace.debianArch), the architecture of target '\(targetName)'; it builds for: \(toolchain.architectures.keys.sorted().joined(separator: ", "))"))
+                        ok = false
+                    }
+                }
+            }
+            guard ok else { continue }
+            for targetName in spec.targets {
+                for toolchainName in spec.toolchains {
+                    for profileName in spec.profiles {
+                        for rootName in spec.rootfs {
+                            let target = targets[targetName]!
+                            let cell = Cell(target: target, toolchain: toolchains[toolchainName]!,
+                                            profileName: profileName, profile: matrix.profiles[profileName]!,
+                                            rootName: rootName, rootDevice: target.rootDevices[rootName]!,
+                                            extraOptions: spec.options, expect: spec.expect)
+                            if seen.insert(cell.id).inserted { cells.append(cell) } else {
+                                problems.append(DescriptorError(file: file, field: at, message: "cell \(cell.id) is listed twice"))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return cells
+    }
+
+    private static func checkFragment(_ path: String, descriptor: String, root: String, field: String,
+                                      problems: inout [DescriptorError]) {
+        let full = resolveFragment(path, descriptor: descriptor, root: root)
+        var isDir: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: full, isDirectory: &isDir) || isDir.boolValue {
+            problems.append(DescriptorError(file: descriptor, field: field, message: "fragment file '\(path)' does not exist (looked at \(full))"))
+            return
+        }
+        guard let text = try? String(contentsOfFile: full, encoding: .utf8) else {
+            problems.append(DescriptorError(file: descriptor, field: field, message: "fragment file '\(path)' is not readable text"))
+            return
+        }
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            do throws(KernelOptionSyntaxError) { _ = try KernelOption.parseLine(String(line)) } catch {
+                problems.append(DescriptorError(file: "\(full):\(number + 1)", field: field, message: error.description))
+            }
+        }
+    }
+
+    /// A fragment path is relative to the descriptor file that names it.
+    public static func resolveFragment(_ path: String, descriptor: String, root: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let dir = ((root as NSString).appendingPathComponent(descriptor) as NSString).deletingLastPathComponent
+        return ((dir as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+
+    /// Cells selected by `--target`, `--toolchain` and `--cell`; an unknown name is bad input.
+    public func select(targets wantedTargets: [String] = [], toolchains wantedToolchains: [String] = [],
+                       cells wantedCells: [String] = []) throws(KmatrixError) -> [Cell] {
+        for name in wantedTargets where targets[name] == nil {
+            throw unknownSelection("--target", name, Array(targets.keys))
+        }
+        for name in wantedToolchains where toolchains[name] == nil {
+            throw unknownSelection("--toolchain", name, Array(toolchains.keys))
+        }
+        for name in wantedCells where !cells.contains(where: { $0.id == name }) {
+            throw unknownSelection("--cell", name, cells.map(\.id))
+        }
+        let picked = cells.filter { cell in
+            (wantedTargets.isEmpty || wantedTargets.contains(cell.target.name))
+                && (wantedToolchains.isEmpty || wantedToolchains.contains(cell.toolchain.name))
+                && (wantedCells.isEmpty || wantedCells.contains(cell.id))
+        }
+        if picked.isEmpty { throw .badInput("the selection matches no cell of \(matrix.file); cells: \(cells.map(\.id).joined(separator: ", "))") }
+        return picked
+    }
+
+    private func unknownSelection(_ flag: String, _ name: String, _ known: [String]) -> KmatrixError {
+        var message = "\(flag) \(name): no such name"
+        if let near = nearest(name, in: known) { message += " (did you mean '\(near)'?)" }
+        return .badInput(message + "; known: \(known.sorted().joined(separator: ", "))")
+    }
+}
+
+func displayName(_ path: String, root: String) -> String {
+    let prefix = root.hasSuffix("/") ? root : root + "/"
+    return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
+}
+
+public func absolutePath(_ path: String, relativeTo base: String) -> String {
+    let expanded = (path as NSString).expandingTildeInPath
+    if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
+    return ((base as NSString).appendingPathComponent(expanded) as NSString).standardizingPath
+}

@@ -1,0 +1,294 @@
+import Foundation
+
+/// A board or virtual machine kmatrix can build for and boot: one `Targets/*.json` file.
+public struct Target: Sendable, Equatable, Codable {
+    public var name: String
+    public var description: String
+    public var kernel: KernelSpec
+    public var deviceTree: DeviceTreeSpec
+    public var console: ConsoleSpec
+    public var userspace: UserspaceSpec
+    public var rootDevices: [String: RootDeviceSpec]
+    public var qemu: QemuSpec
+    /// Where the descriptor came from, for messages; not part of the JSON.
+    public var file: String = ""
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case schema, name, description, kernel, deviceTree, console, userspace, rootDevices, qemu
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let schema = try c.value(.schema, default: 1)
+        guard schema == 1 else { throw decoder.problem("schema \(schema) is not supported (this kmatrix reads schema 1)", at: CodingKeys.schema) }
+        name = try c.decode(String.self, forKey: .name)
+        guard isValidName(name) else { throw decoder.problem("'\(name)' is not a valid name (letters, digits, '_', '-')", at: CodingKeys.name) }
+        description = try c.value(.description, default: "")
+        kernel = try c.decode(KernelSpec.self, forKey: .kernel)
+        deviceTree = try c.value(.deviceTree, default: DeviceTreeSpec())
+        console = try c.decode(ConsoleSpec.self, forKey: .console)
+        userspace = try c.decode(UserspaceSpec.self, forKey: .userspace)
+        rootDevices = try c.decode([String: RootDeviceSpec].self, forKey: .rootDevices)
+        guard !rootDevices.isEmpty else { throw decoder.problem("a target needs at least one root device", at: CodingKeys.rootDevices) }
+        qemu = try c.decode(QemuSpec.self, forKey: .qemu)
+        if deviceTree.source == .build, kernel.dtbs.isEmpty {
+            throw decoder.problem("deviceTree.source is 'build' but kernel.dtbs is empty", at: CodingKeys.deviceTree)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(1, forKey: .schema)
+        try c.encode(name, forKey: .name)
+        try c.encode(description, forKey: .description)
+        try c.encode(kernel, forKey: .kernel)
+        try c.encode(deviceTree, forKey: .deviceTree)
+        try c.encode(console, forKey: .console)
+        try c.encode(userspace, forKey: .userspace)
+        try c.encode(rootDevices, forKey: .rootDevices)
+        try c.encode(qemu, forKey: .qemu)
+    }
+}
+
+func isValidName(_ name: String) -> Bool {
+    !name.isEmpty && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == "-" }
+}
+
+/// How the kernel is configured and built for this target.
+public struct KernelSpec: Sendable, Equatable, Codable {
+    /// The kernel's `ARCH=`.
+    public var arch: String
+    /// The image make target (`bzImage`, `zImage`, `Image`) and where it lands in the build tree.
+    public var image: BuildProduct
+    /// Device tree blobs built from the kernel tree, with the places they may land
+    /// (the kernel moved arm DTBs from `dts/` to `dts/arm/` in 6.5).
+    public var dtbs: [BuildProduct]
+    /// Options this target always needs, whatever the profile.
+    public var options: [KernelOption]
+    /// Fragment files (relative to the descriptor) with more such options.
+    public var fragments: [String]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case arch, image, dtbs, options, fragments }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        arch = try c.decode(String.self, forKey: .arch)
+        image = try c.decode(BuildProduct.self, forKey: .image)
+        dtbs = try c.value(.dtbs, default: [])
+        options = try c.value(.options, default: [])
+        fragments = try c.value(.fragments, default: [])
+    }
+}
+
+public struct BuildProduct: Sendable, Equatable, Codable {
+    /// What to pass to make.
+    public var target: String
+    /// Candidate paths relative to the build directory, first match wins.
+    public var paths: [String]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case target, paths }
+
+    public init(target: String, paths: [String]) {
+        self.target = target
+        self.paths = paths
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        target = try c.decode(String.self, forKey: .target)
+        paths = try c.decode([String].self, forKey: .paths)
+        guard !paths.isEmpty else { throw decoder.problem("needs at least one path", at: CodingKeys.paths) }
+    }
+
+    /// The file name the product is published under.
+    public var fileName: String { (paths[0] as NSString).lastPathComponent }
+}
+
+public struct DeviceTreeSpec: Sendable, Equatable, Codable {
+    public enum Source: String, Sendable, Codable, CaseIterable {
+        /// No device tree (x86 boots from ACPI/legacy tables).
+        case none
+        /// A DTB from the kernel build, named in `kernel.dtbs`.
+        case build
+        /// QEMU generates the DTB for the machine (`-M virt,dumpdtb=FILE` shows it).
+        case qemu
+    }
+
+    public var source: Source = .none
+    /// The root node's `compatible` must contain this string.
+    public var rootCompatible: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case source, rootCompatible }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let raw = try c.value(.source, default: "none")
+        guard let source = Source(rawValue: raw) else {
+            throw decoder.problem("'\(raw)' is not a device tree source; valid: \(Source.allCases.map(\.rawValue).joined(separator: ", "))", at: CodingKeys.source)
+        }
+        self.source = source
+        rootCompatible = try c.decodeIfPresent(String.self, forKey: .rootCompatible)
+    }
+}
+
+public struct ConsoleSpec: Sendable, Equatable, Codable {
+    /// The `console=` device, e.g. `ttyS0` or `ttyAMA0`.
+    public var device: String
+    /// The `earlycon=` value used when a cell asks for early console output.
+    public var earlycon: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case device, earlycon }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        device = try c.decode(String.self, forKey: .device)
+        guard device.range(of: #"^[a-zA-Z]+[0-9]+$"#, options: .regularExpression) != nil else {
+            throw decoder.problem("'\(device)' is not a console device name like ttyS0 or ttyAMA0", at: CodingKeys.device)
+        }
+        earlycon = try c.decodeIfPresent(String.self, forKey: .earlycon)
+    }
+}
+
+/// The userspace ABI the target's busybox is built for.
+public struct UserspaceSpec: Sendable, Equatable, Codable {
+    /// The Debian architecture name (`amd64`, `armhf`, `arm64`, `riscv64`); toolchains are keyed by it.
+    public var debianArch: String
+    /// ELF `e_machine` name a correct userspace binary carries (`x86_64`, `arm`, `aarch64`, `riscv`).
+    public var elfMachine: String
+    /// ELF class: 32 or 64.
+    public var elfClass: Int
+    /// Kernel options the ABI needs (hard-float armhf needs VFP, lp64d needs the FPU).
+    public var kernelOptions: [KernelOption]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case debianArch, elfMachine, elfClass, kernelOptions }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        debianArch = try c.decode(String.self, forKey: .debianArch)
+        elfMachine = try c.decode(String.self, forKey: .elfMachine)
+        elfClass = try c.decode(Int.self, forKey: .elfClass)
+        guard elfClass == 32 || elfClass == 64 else { throw decoder.problem("must be 32 or 64", at: CodingKeys.elfClass) }
+        kernelOptions = try c.value(.kernelOptions, default: [])
+    }
+}
+
+/// One way of giving the guest its root filesystem.
+public struct RootDeviceSpec: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// A gzip'd cpio newc archive unpacked into rootfs; `rdinit=/init`.
+        case initramfs
+        /// A filesystem image loaded as initrd into `/dev/ram0`; `root=/dev/ram0`.
+        case initrd
+        /// A filesystem image on an emulated disk (SD card, virtio); `root=<device>`.
+        case disk
+    }
+
+    public var kind: Kind
+    /// The guest's root device for `root=` (`/dev/ram0`, `/dev/mmcblk0`, `/dev/vda`).
+    public var device: String?
+    /// Filesystem of the image for `initrd` and `disk` (`ext2` or `ext4`).
+    public var filesystem: String?
+    /// QEMU arguments that attach the image; `{disk}` stands for its path.
+    public var qemuArgs: [String]
+    /// Kernel options this way of booting needs (block device, filesystem, driver).
+    public var kernelOptions: [KernelOption]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, device, filesystem, qemuArgs, kernelOptions }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let raw = try c.decode(String.self, forKey: .kind)
+        guard let kind = Kind(rawValue: raw) else {
+            throw decoder.problem("'\(raw)' is not a root device kind; valid: \(Kind.allCases.map(\.rawValue).joined(separator: ", "))", at: CodingKeys.kind)
+        }
+        self.kind = kind
+        device = try c.decodeIfPresent(String.self, forKey: .device)
+        filesystem = try c.decodeIfPresent(String.self, forKey: .filesystem)
+        qemuArgs = try c.value(.qemuArgs, default: [])
+        kernelOptions = try c.value(.kernelOptions, default: [])
+        if kind != .initramfs {
+            guard device != nil else { throw decoder.problem("a '\(raw)' root device needs 'device' (the root= value)", at: CodingKeys.device) }
+            let fs = filesystem ?? ""
+            guard ["ext2", "ext3", "ext4"].contains(fs) else {
+                throw decoder.problem("a '\(raw)' root device needs 'filesystem': ext2, ext3 or ext4", at: CodingKeys.filesystem)
+            }
+        }
+        if kind == .disk, !qemuArgs.contains(where: { $0.contains("{disk}") }) {
+            throw decoder.problem("a disk root device needs qemuArgs that attach '{disk}'", at: CodingKeys.qemuArgs)
+        }
+    }
+}
+
+public struct QemuSpec: Sendable, Equatable, Codable {
+    public var binary: String
+    /// The Debian package that ships `binary`.
+    public var package: String
+    public var machine: String
+    public var cpu: String?
+    public var memoryMiB: Int
+    public var smp: Int
+    public var firmware: FirmwareSpec?
+    /// Arguments added to every boot of this target (`-audiodev none,id=snd0`).
+    public var args: [String]
+    /// The host architecture (`uname -m`) on which KVM can run this target, if any.
+    public var kvmHostArch: String?
+    /// How long a boot may take before it is a timeout.
+    public var bootTimeoutSeconds: Int
+    /// How long the console may stay silent, once it has spoken, before the boot is a hang.
+    public var silenceSeconds: Int
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case binary, package, machine, cpu, memoryMiB, smp, firmware, args, kvmHostArch, bootTimeoutSeconds, silenceSeconds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        binary = try c.decode(String.self, forKey: .binary)
+        package = try c.decode(String.self, forKey: .package)
+        machine = try c.decode(String.self, forKey: .machine)
+        cpu = try c.decodeIfPresent(String.self, forKey: .cpu)
+        memoryMiB = try c.value(.memoryMiB, default: 256)
+        guard memoryMiB >= 16 else { throw decoder.problem("\(memoryMiB) MiB is too little for a kernel", at: CodingKeys.memoryMiB) }
+        smp = try c.value(.smp, default: 1)
+        firmware = try c.decodeIfPresent(FirmwareSpec.self, forKey: .firmware)
+        args = try c.value(.args, default: [])
+        kvmHostArch = try c.decodeIfPresent(String.self, forKey: .kvmHostArch)
+        bootTimeoutSeconds = try c.value(.bootTimeoutSeconds, default: 120)
+        silenceSeconds = try c.value(.silenceSeconds, default: 20)
+        guard bootTimeoutSeconds > 0, silenceSeconds > 0 else {
+            throw decoder.problem("timeouts must be positive", at: CodingKeys.bootTimeoutSeconds)
+        }
+    }
+}
+
+public struct FirmwareSpec: Sendable, Equatable, Codable {
+    /// QEMU arguments that select it (`-bios default`).
+    public var args: [String]
+    /// Files that must exist for those arguments to work (any one of them).
+    public var files: [String]
+    /// The Debian package that ships them.
+    public var package: String
+    /// A line the firmware prints on the console, timed as the firmware phase of a boot.
+    public var banner: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case args, files, package, banner }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        args = try c.value(.args, default: [])
+        files = try c.value(.files, default: [])
+        package = try c.decode(String.self, forKey: .package)
+        banner = try c.decodeIfPresent(String.self, forKey: .banner)
+    }
+}

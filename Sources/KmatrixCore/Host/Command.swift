@@ -1,0 +1,38 @@
+import Foundation
+
+/// A command as an argv array plus environment changes: what kmatrix runs, what `plan`
+/// prints, and what results record. Never a shell string built from data.
+public struct Command: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var argv: [String]
+    /// Variables set (or, with `nil`, removed) on top of the inherited environment.
+    public var environment: [String: String?]
+    public var workingDirectory: String?
+
+    public init(_ argv: [String], environment: [String: String?] = [:], workingDirectory: String? = nil) {
+        precondition(!argv.isEmpty, "a command needs an executable")
+        self.argv = argv
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+
+    public var executable: String { argv[0] }
+    public var arguments: [String] { Array(argv.dropFirst()) }
+
+    /// A line a person can paste into a shell.
+    public var description: String {
+        var parts: [String] = []
+        if let workingDirectory { parts.append("cd \(shellQuote(workingDirectory)) &&") }
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) {
+            if let value { parts.append("\(key)=\(shellQuote(value))") }
+        }
+        parts += argv.map(shellQuote)
+        return parts.joined(separator: " ")
+    }
+}
+
+/// Quotes a word for POSIX sh only when it needs it, so printed commands stay readable.
+public func shellQuote(_ word: String) -> String {
+    let safe = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
+    if !word.isEmpty, word.unicodeScalars.allSatisfy({ safe.contains($0) }) { return word }
+    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

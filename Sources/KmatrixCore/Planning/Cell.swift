@@ -1,0 +1,20 @@
+import Foundation
+
+/// One point of the matrix: a target built with a toolchain, a kernel profile and a root
+/// device. Its `id` names it on the command line, in paths and in results.
+public struct Cell: Sendable, Equatable {
+    public var target: Target
+    public var toolchain: Toolchain
+    public var profileName: String
+    public var profile: Profile
+    public var rootName: String
+    public var rootDevice: RootDeviceSpec
+    public var extraOptions: [KernelOption]
+    public var expect: String?
+
+    /// `target/toolchain/profile/rootfs`, e.g. `arm64-virt/gcc/tiny/initramfs`.
+    public var id: String { "\(target.name)/\(toolchain.name)/\(profileName)/\(rootName)" }
+
+    /// The toolchain entry for this cell's architecture (checked when the project loaded).
+    public var toolchainArch: ToolchainArch { toolchain.architectures[target.userspace.debianArch]! }
+}

@@ -1,0 +1,1 @@
+// KmatrixDeviceTree: see the module's files.

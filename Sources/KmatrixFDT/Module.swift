@@ -1,0 +1,1 @@
+// KmatrixFDT: see the module's files.

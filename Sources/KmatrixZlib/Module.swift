@@ -1,0 +1,1 @@
+// KmatrixZlib: see the module's files.

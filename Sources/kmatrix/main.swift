@@ -1,0 +1,3 @@
+import KmatrixCommands
+
+await KmatrixMain.main()

@@ -1,0 +1,217 @@
+import Foundation
+import KmatrixCore
+import KmatrixTestSupport
+import Testing
+
+@Suite("Shipped descriptors")
+struct ShippedDescriptorTests {
+    @Test func everyShippedDescriptorDecodes() throws {
+        let project = try Project.load(root: repositoryRoot)
+        #expect(project.targets.keys.sorted() == ["arm-vexpress-a9", "arm64-virt", "riscv64-virt", "x86_64-pc"])
+        #expect(project.toolchains.keys.sorted() == ["gcc", "llvm"])
+        #expect(project.cells.map(\.id) == [
+            "x86_64-pc/gcc/tiny/initramfs", "arm-vexpress-a9/gcc/tiny/initramfs",
+            "arm64-virt/gcc/tiny/initramfs", "riscv64-virt/gcc/tiny/initramfs",
+        ])
+    }
+
+    @Test func targetsCarryTheFieldNotesRecipes() throws {
+        let targets = try Project.load(root: repositoryRoot).targets
+        let x86 = try #require(targets["x86_64-pc"])
+        #expect(x86.kernel.image.paths == ["arch/x86/boot/bzImage"])
+        #expect(x86.console.device == "ttyS0")
+        #expect(x86.deviceTree.source == .none)
+
+        let vexpress = try #require(targets["arm-vexpress-a9"])
+        #expect(vexpress.kernel.arch == "arm")
+        #expect(vexpress.kernel.image.target == "zImage")
+        #expect(vexpress.kernel.dtbs.first?.paths == ["arch/arm/boot/dts/vexpress-v2p-ca9.dtb", "arch/arm/boot/dts/arm/vexpress-v2p-ca9.dtb"])
+        #expect(vexpress.deviceTree.rootCompatible == "arm,vexpress,v2p-ca9")
+        #expect(vexpress.console.device == "ttyAMA0")
+        #expect(vexpress.rootDevices["sd"]?.device == "/dev/mmcblk0")
+        // The clock drivers without which the SP804 timers hang the boot.
+        #expect(vexpress.kernel.options.contains(KernelOption(name: "CONFIG_CLK_SP810", value: "y")))
+        #expect(vexpress.userspace.kernelOptions.contains(KernelOption(name: "CONFIG_VFP", value: "y")))
+
+        let arm64 = try #require(targets["arm64-virt"])
+        #expect(arm64.deviceTree.source == .qemu)
+        #expect(arm64.qemu.cpu == "cortex-a57")
+        #expect(arm64.rootDevices["virtio"]?.device == "/dev/vda")
+
+        let riscv = try #require(targets["riscv64-virt"])
+        #expect(riscv.qemu.firmware?.args == ["-bios", "default"])
+        #expect(riscv.userspace.kernelOptions.contains(KernelOption(name: "CONFIG_FPU", value: "y")))
+    }
+
+    @Test func toolchainsNameTheirCompilers() throws {
+        let toolchains = try Project.load(root: repositoryRoot).toolchains
+        let gcc = try #require(toolchains["gcc"])
+        #expect(gcc.architectures["armhf"]?.crossCompile == "arm-linux-gnueabihf-")
+        #expect(gcc.compilerPath(for: gcc.architectures["riscv64"]!) == "riscv64-linux-gnu-gcc")
+        let llvm = try #require(toolchains["llvm"])
+        #expect(llvm.makeVariables["LLVM"] == "/usr/lib/llvm-14/bin/")
+        #expect(llvm.userspaceToolchain == "gcc")
+    }
+}
+
+@Suite("Bad input names the file and the field")
+struct BadInputTests {
+    /// Loads the broken project and checks one message names `file`, `field` and `words`.
+    func expectError(_ project: ScratchProject, file: String, field: String, _ words: [String],
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        let errors = project.loadErrors()
+        let match = errors.first { $0.hasPrefix(file) && (field.isEmpty || $0.contains(field)) && words.allSatisfy($0.contains) }
+        #expect(match != nil, "no error names \(file), \(field) and \(words); got: \(errors)", sourceLocation: sourceLocation)
+    }
+
+    @Test func misspelledField() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/arm64-virt.json", replacing: "\"machine\": \"virt\"", with: "\"machin\": \"virt\"")
+        expectError(p, file: "Targets/arm64-virt.json", field: "qemu.machin", ["unknown field 'machin'", "did you mean 'machine'?"])
+    }
+
+    @Test func unknownTopLevelField() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.editJSON("matrix.json") { $0["cellz"] = [] }
+        expectError(p, file: "matrix.json", field: "cellz", ["unknown field", "did you mean 'cells'?"])
+    }
+
+    @Test func wrongType() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/x86_64-pc.json", replacing: "\"memoryMiB\": 256", with: "\"memoryMiB\": \"256\"")
+        expectError(p, file: "Targets/x86_64-pc.json", field: "qemu.memoryMiB", ["wrong type", "integer"])
+    }
+
+    @Test func missingRequiredField() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/riscv64-virt.json", replacing: "\"binary\": \"qemu-system-riscv64\",", with: "")
+        expectError(p, file: "Targets/riscv64-virt.json", field: "qemu.binary", ["required field is missing"])
+    }
+
+    @Test func invalidJSON() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Toolchains/gcc.json", replacing: "\"name\": \"gcc\",", with: "\"name\": \"gcc\",,")
+        expectError(p, file: "Toolchains/gcc.json", field: "", ["not valid JSON", "at line 3, column 17"])
+    }
+
+    @Test func unknownTargetInCell() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("matrix.json", replacing: "\"arm64-virt\", \"riscv64-virt\"", with: "\"arm64-vert\", \"riscv64-virt\"")
+        expectError(p, file: "matrix.json", field: "cells[0].target", ["unknown target 'arm64-vert'", "did you mean 'arm64-virt'?", "x86_64-pc"])
+    }
+
+    @Test func unknownToolchainInCell() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("matrix.json", replacing: "\"toolchain\": \"gcc\"", with: "\"toolchain\": \"icc\"")
+        expectError(p, file: "matrix.json", field: "cells[0].toolchain", ["unknown toolchain 'icc'", "gcc, llvm"])
+    }
+
+    @Test func unknownProfile() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("matrix.json", replacing: "\"profile\": \"tiny\"", with: "\"profile\": \"huge\"")
+        expectError(p, file: "matrix.json", field: "cells[0].profile", ["unknown profile 'huge'", "tiny"])
+    }
+
+    @Test func rootDeviceTheTargetLacks() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("matrix.json", replacing: "\"rootfs\": \"initramfs\"", with: "\"rootfs\": \"sd\"")
+        expectError(p, file: "matrix.json", field: "cells[0].rootfs", ["root device of target x86_64-pc", "initramfs, ramdisk, virtio"])
+    }
+
+    @Test func missingFragmentFile() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.editJSON("matrix.json") { matrix in
+            var profiles = matrix["profiles"] as! [String: Any]
+            var tiny = profiles["tiny"] as! [String: Any]
+            tiny["fragments"] = ["Fragments/absent.config"]
+            profiles["tiny"] = tiny
+            matrix["profiles"] = profiles
+        }
+        expectError(p, file: "matrix.json", field: "profiles.tiny.fragments[0]", ["fragment file 'Fragments/absent.config' does not exist"])
+    }
+
+    @Test func malformedKernelOption() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/arm64-virt.json", replacing: "\"CONFIG_SERIAL_AMBA_PL011_CONSOLE=y\"", with: "\"SERIAL_AMBA_PL011_CONSOLE\"")
+        expectError(p, file: "Targets/arm64-virt.json", field: "kernel.options[1]", ["bad kernel option", "CONFIG_NAME=value"])
+    }
+
+    @Test func malformedFragmentLine() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try FileManager.default.createDirectory(atPath: "\(p.root)/Fragments", withIntermediateDirectories: true)
+        try p.write("Fragments/extra.config", "CONFIG_PRINTK=y\nCONFIG_BAD VALUE\n")
+        try p.editJSON("matrix.json") { $0["fragments"] = ["Fragments/extra.config"] }
+        expectError(p, file: "\(p.root)/Fragments/extra.config:2", field: "fragments[0]", ["bad kernel option"])
+    }
+
+    @Test func badSha256() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.editJSON("matrix.json") { matrix in
+            var sources = matrix["sources"] as! [String: Any]
+            var busybox = sources["busybox"] as! [String: Any]
+            busybox["sha256"] = "abc"
+            sources["busybox"] = busybox
+            matrix["sources"] = sources
+        }
+        expectError(p, file: "matrix.json", field: "sources.busybox.sha256", ["not a sha256"])
+    }
+
+    @Test func unknownEnumValue() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/arm64-virt.json", replacing: "\"source\": \"qemu\"", with: "\"source\": \"firmware\"")
+        expectError(p, file: "Targets/arm64-virt.json", field: "deviceTree.source", ["'firmware' is not a device tree source", "none, build, qemu"])
+    }
+
+    @Test func toolchainWithoutTheArchitecture() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Toolchains/gcc.json", replacing: "\"riscv64\": { \"crossCompile\": \"riscv64-linux-gnu-\", \"packages\": [\"gcc-riscv64-linux-gnu\"] }",
+                   with: "\"mips\": { \"crossCompile\": \"mips-linux-gnu-\" }")
+        expectError(p, file: "matrix.json", field: "cells[0].toolchain", ["cannot build for riscv64", "riscv64-virt"])
+    }
+
+    @Test func duplicateTargetName() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.write("Targets/copy.json", try p.read("Targets/arm64-virt.json"))
+        expectError(p, file: "Targets/copy.json", field: "name", ["'arm64-virt' is also the name of Targets/arm64-virt.json"])
+    }
+
+    @Test func diskRootWithoutAttachment() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/arm-vexpress-a9.json", replacing: "\"qemuArgs\": [\"-drive\", \"file={disk},if=sd,format=raw\"],", with: "")
+        expectError(p, file: "Targets/arm-vexpress-a9.json", field: "rootDevices.sd.qemuArgs", ["attach '{disk}'"])
+    }
+
+    @Test func everyProblemIsReportedAtOnce() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/arm64-virt.json", replacing: "\"machine\": \"virt\"", with: "\"machin\": \"virt\"")
+        try p.edit("Targets/x86_64-pc.json", replacing: "\"memoryMiB\": 256", with: "\"memoryMiB\": \"256\"")
+        #expect(p.loadErrors().count >= 2)
+    }
+}
+
+@Suite("Kernel option syntax")
+struct KernelOptionTests {
+    @Test func parsesEveryForm() throws {
+        #expect(try KernelOption.parseLine("CONFIG_A=y") == KernelOption(name: "CONFIG_A", value: "y"))
+        #expect(try KernelOption.parseLine("CONFIG_B=m") == KernelOption(name: "CONFIG_B", value: "m"))
+        #expect(try KernelOption.parseLine("# CONFIG_C is not set") == KernelOption(name: "CONFIG_C", value: nil))
+        #expect(try KernelOption.parseLine("CONFIG_D=n") == KernelOption(name: "CONFIG_D", value: nil))
+        #expect(try KernelOption.parseLine("CONFIG_E=\"ttyS0 x\"") == KernelOption(name: "CONFIG_E", value: "\"ttyS0 x\""))
+        #expect(try KernelOption.parseLine("CONFIG_F=0x10") == KernelOption(name: "CONFIG_F", value: "0x10"))
+        #expect(try KernelOption.parseLine("# a comment") == nil)
+        #expect(try KernelOption.parseLine("   ") == nil)
+    }
+
+    @Test func rejectsWhatIsNotAnOption() {
+        #expect(throws: KernelOptionSyntaxError.self) { try KernelOption.parseLine("PRINTK=y") }
+        #expect(throws: KernelOptionSyntaxError.self) { try KernelOption.parseLine("CONFIG_X") }
+        #expect(throws: KernelOptionSyntaxError.self) { try KernelOption.parseLine("CONFIG_X=") }
+        #expect(throws: KernelOptionSyntaxError.self) { try KernelOption.parseLine("CONFIG_X=two words") }
+    }
+
+    @Test func roundTripsToConfigLines() throws {
+        for line in ["CONFIG_A=y", "# CONFIG_C is not set", "CONFIG_E=\"x\"", "CONFIG_N=42"] {
+            #expect(try KernelOption.parseLine(line)?.configLine == line)
+        }
+    }
+}
