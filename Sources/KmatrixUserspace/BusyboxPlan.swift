@@ -30,8 +30,55 @@ public struct BusyboxPlan: Sendable {
         return Command(argv + targets, environment: ["LC_ALL": "C", "KCONFIG_NOTIMESTAMP": "1"])
     }
 
+    /// The `.config` lines kmatrix writes over `defconfig`'s (user options win over the
+    /// required ones only where they do not contradict them: static and no tc stay).
+    public var configLines: [String] {
+        var byName: [String: String] = [:]
+        var order: [String] = []
+        for line in options + Self.requiredOptions {
+            guard let name = Self.optionName(line) else { continue }
+            if byName[name] == nil { order.append(name) }
+            byName[name] = line
+        }
+        return order.compactMap { byName[$0] }
+    }
+
+    /// `CONFIG_X` of `CONFIG_X=...` or `# CONFIG_X is not set`.
+    public static func optionName(_ line: String) -> String? {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasPrefix("# CONFIG_"), trimmed.hasSuffix(" is not set") {
+            return String(trimmed.dropFirst(2).dropLast(" is not set".count))
+        }
+        if trimmed.hasPrefix("CONFIG_"), let equals = trimmed.firstIndex(of: "=") { return String(trimmed[..<equals]) }
+        return nil
+    }
+
+    /// `oldconfig` asks about symbols the new lines reveal; empty answers take the defaults.
+    /// A fixed shell text, the make command passed as arguments.
+    public var oldconfigCommand: Command {
+        let make = make(["oldconfig"])
+        return Command(["/bin/sh", "-c", "yes '' | \"$@\"", "kmatrix-oldconfig"] + make.argv, environment: make.environment)
+    }
+
     public var commands: [Command] {
-        [make(["defconfig"]), make(["oldconfig"]), make([], jobs: jobs),
+        [make(["defconfig"]), oldconfigCommand, make([], jobs: jobs),
          make(["CONFIG_PREFIX=\(installDirectory)", "install"])]
+    }
+}
+
+extension BusyboxPlan {
+    /// The toolchain that builds userspace for `toolchain` (clang cells use gcc's libc).
+    public static func userspaceToolchain(for toolchain: Toolchain, in project: Project) -> Toolchain {
+        toolchain.userspaceToolchain.flatMap { project.toolchains[$0] } ?? toolchain
+    }
+
+    /// The shared busybox build for a target's ABI and a toolchain, in the workspace's
+    /// layout (`build/busybox/<debianArch>-<toolchain>`, installed into its `install/`).
+    public init(target: Target, toolchain: Toolchain, project: Project, workspace: Workspace, sourceTree: String, jobs: Int) {
+        let builder = Self.userspaceToolchain(for: toolchain, in: project)
+        let build = workspace.busyboxBuild(debianArch: target.userspace.debianArch, toolchain: builder.name)
+        self.init(crossCompile: builder.architectures[target.userspace.debianArch]?.crossCompile,
+                  sourceTree: sourceTree, buildDirectory: build, installDirectory: "\(build)/install",
+                  jobs: jobs, options: project.matrix.busybox.options)
     }
 }

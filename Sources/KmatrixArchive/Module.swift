@@ -1,1 +1,0 @@
-// KmatrixArchive: see the module's files.

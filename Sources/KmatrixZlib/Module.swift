@@ -1,1 +1,0 @@
-// KmatrixZlib: see the module's files.
