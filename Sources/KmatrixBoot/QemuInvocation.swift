@@ -23,6 +23,9 @@ public struct QemuInvocation: Sendable {
     public var initPath = "/init"
     /// Wait for gdb on :1234 before the first instruction (`-s -S`).
     public var gdb = false
+    /// QEMU's `-serial` backend: `stdio` for watched boots; `mon:stdio` for an attached
+    /// terminal, so Ctrl-A X quits and Ctrl-A C reaches the monitor.
+    public var serial = "stdio"
     public var extraAppend: [String] = []
 
     public init(target: Target, rootDevice: RootDeviceSpec, kernel: String, dtb: String? = nil,
@@ -60,7 +63,7 @@ public struct QemuInvocation: Sendable {
         argv += ["-accel", accelerator.rawValue]
         if let cpu = q.cpu { argv += ["-cpu", cpu] }
         argv += ["-m", String(q.memoryMiB), "-smp", String(q.smp)]
-        argv += ["-nodefaults", "-nographic", "-serial", "stdio", "-no-reboot"]
+        argv += ["-nodefaults", "-nographic", "-serial", serial, "-no-reboot"]
         argv += q.firmware?.args ?? []
         argv += q.args
         argv += ["-kernel", kernel]

@@ -9,16 +9,25 @@ public struct KernelPlan: Sendable {
     public var sourceTree: String
     /// The cell's out-of-tree build directory (`O=`).
     public var buildDirectory: String
-    public var jobs: Int
+    /// `make -j`; `nil` leaves it out, for a caller that hands make a jobserver in `MAKEFLAGS`.
+    public var jobs: Int?
     /// Wrap compilers in ccache (when it is installed).
     public var ccache: String?
+    /// Added to the environment of every command (a scheduler's `MAKEFLAGS` jobserver,
+    /// `CCACHE_DIR`...); wins over the reproducible defaults.
+    public var environment: [String: String?]
+    /// Applied to every make command: the scheduler's jobserver wrapper joins each make
+    /// to the run's shared pool of job slots.
+    public var wrap: @Sendable (Command) -> Command = { $0 }
 
-    public init(cell: Cell, sourceTree: String, buildDirectory: String, jobs: Int, ccache: String? = nil) {
+    public init(cell: Cell, sourceTree: String, buildDirectory: String, jobs: Int?, ccache: String? = nil,
+                environment: [String: String?] = [:]) {
         self.cell = cell
         self.sourceTree = sourceTree
         self.buildDirectory = buildDirectory
         self.jobs = jobs
         self.ccache = ccache
+        self.environment = environment
     }
 
     /// Fixed so that two builds of the same inputs give the same `Linux version` banner.
@@ -40,7 +49,12 @@ public struct KernelPlan: Sendable {
             argv.append("HOSTCC=\(ccache) gcc")
         }
         if let jobs { argv.append("-j\(jobs)") }
-        return Command(argv + targets, environment: Self.reproducibleEnvironment)
+        return wrap(Command(argv + targets, environment: commandEnvironment))
+    }
+
+    /// The reproducible defaults with the caller's additions on top.
+    public var commandEnvironment: [String: String?] {
+        Self.reproducibleEnvironment.merging(environment) { _, caller in caller }
     }
 
     /// The C compiler kbuild would pick: `$(CROSS_COMPILE)gcc`, or `clang` under `LLVM=`.
@@ -60,29 +74,45 @@ public struct KernelPlan: Sendable {
 
     public var fragmentPath: String { "\(buildDirectory)/kmatrix.fragment" }
 
-    /// Base config, merge of the generated fragment, `olddefconfig`.
+    /// The profile's base as `plan` shows it (a file base unresolved; the configure step
+    /// uses `KernelConfigInputs.base`, resolved against the matrix file).
     public var configureCommands: [Command] {
+        configureCommands(base: cell.profile.baseIsMakeTarget ? .makeTarget(cell.profile.base) : .file(path: cell.profile.base, sha256: ""))
+    }
+
+    /// Base config, merge of the generated fragment, `olddefconfig`. merge_config.sh makes
+    /// its temporary files in the working directory: that is the build directory, never
+    /// the shared source tree.
+    public func configureCommands(base: KernelConfigBase) -> [Command] {
         var commands: [Command] = []
-        if cell.profile.baseIsMakeTarget {
-            commands.append(make([cell.profile.base]))
-        } else {
-            commands.append(Command(["cp", cell.profile.base, "\(buildDirectory)/.config"]))
+        switch base {
+        case .makeTarget(let target): commands.append(make([target]))
+        case .file(let path, _): commands.append(Command(["cp", path, configPath]))
         }
+        var mergeEnvironment = commandEnvironment
+        mergeEnvironment["ARCH"] = cell.target.kernel.arch
         commands.append(Command(["\(sourceTree)/scripts/kconfig/merge_config.sh", "-m", "-O", buildDirectory,
-                                 "\(buildDirectory)/.config", fragmentPath],
-                                environment: ["ARCH": cell.target.kernel.arch]))
+                                 configPath, fragmentPath],
+                                environment: mergeEnvironment, workingDirectory: buildDirectory))
         commands.append(make(["olddefconfig"]))
         return commands
     }
 
+    public var configPath: String { "\(buildDirectory)/.config" }
+
     /// The image and the DTBs the target names.
-    public var buildCommand: Command {
-        make([cell.target.kernel.image.target] + cell.target.kernel.dtbs.map(\.target), jobs: jobs)
+    public var buildCommand: Command { buildCommand(modules: false) }
+
+    /// The image, the DTBs and, when the config has any `=m`, the modules, in one make
+    /// so that `-j` spans them all.
+    public func buildCommand(modules: Bool) -> Command {
+        make([cell.target.kernel.image.target] + cell.target.kernel.dtbs.map(\.target) + (modules ? ["modules"] : []), jobs: jobs)
     }
 
-    public func modulesCommands(stagingDirectory: String) -> [Command] {
-        [make(["modules"], jobs: jobs), make(["modules_install", "INSTALL_MOD_PATH=\(stagingDirectory)"])]
+    public func modulesInstallCommand(stagingDirectory: String) -> Command {
+        make(["modules_install", "INSTALL_MOD_PATH=\(stagingDirectory)"])
     }
+
 
     /// Where the image lands (first candidate; the build step checks them all).
     public var imagePath: String { "\(buildDirectory)/\(cell.target.kernel.image.paths[0])" }

@@ -7,9 +7,12 @@ import KmatrixCore
 /// FIFO that each make opens as fd 3 through a fixed `sh -c` wrapper.
 ///
 /// Accounting: a make's first job runs on an implicit slot that make never asks for. So
-/// kmatrix takes one token from the pool before it starts a make and gives it back when
-/// the make ends; the pool starts with `slots` tokens. Running jobs never exceed `slots`,
-/// and a make that has parallel work takes any token that is free.
+/// the wrapper takes one token from the pool before it starts make and puts it back when
+/// make ends; the pool starts with `slots` tokens. Running jobs never exceed `slots`, and
+/// a make that has parallel work takes any token that is free. Taking the token in the
+/// wrapper, not around the Swift call, keeps cheap steps (a busybox build that is reused)
+/// from queueing behind a kernel build for a slot they never use. Boots, which are not
+/// makes, take a token with `withSlot`.
 public final class Jobserver: Sendable {
     public let slots: Int
     public let fifoPath: String
@@ -58,11 +61,15 @@ public final class Jobserver: Sendable {
         return try await body()
     }
 
-    /// Wraps a make command so it joins the pool: the make opens the FIFO as fd 3 and
-    /// finds `--jobserver-auth=3,3` in MAKEFLAGS. Any `-jN` must not be on its command line
-    /// (make would start a pool of its own).
+    /// The wrapper: open the pool as fd 3, take the implicit slot's token, run make, put
+    /// the token back, keep make's exit status. User data only ever arrives as "$@".
+    static let wrapperScript = #"exec 3<>"$KMATRIX_JOBSERVER" || exit 125; dd bs=1 count=1 <&3 >/dev/null 2>&1 || exit 125; "$@"; status=$?; printf + >&3; exit $status"#
+
+    /// Wraps a make command so it joins the pool: make finds `--jobserver-auth=3,3` in
+    /// MAKEFLAGS. Any `-jN` is dropped from its command line (make would start a pool of
+    /// its own).
     public func wrap(_ command: Command) -> Command {
-        let argv = ["/bin/sh", "-c", "exec 3<>\"$KMATRIX_JOBSERVER\" && exec \"$@\"", "kmatrix-make"]
+        let argv = ["/bin/sh", "-c", Self.wrapperScript, "kmatrix-make"]
             + command.argv.filter { !($0.hasPrefix("-j") && $0.dropFirst(2).allSatisfy(\.isNumber)) }
         var environment = command.environment
         environment["KMATRIX_JOBSERVER"] = fifoPath

@@ -40,6 +40,25 @@ public enum Reports {
         return "\(dtb.errors) errors, \(dtb.warnings) warnings"
     }
 
+    /// The side-by-side table a run prints at its end.
+    public static func summaryTable(_ results: RunResults) -> String {
+        let header = ["cell", "outcome", "kernel", "image", "DTB", "boot"] + phaseOrder
+        var rows: [[String]] = []
+        for cell in results.cells {
+            var row = [cell.id, cell.outcome + (cell.passed || cell.outcome == "pass" ? "" : " (\(cell.failedStep ?? "?"))"),
+                       buildTime(cell, results), megabytes(cell.kernel?.imageBytes), dtbText(cell),
+                       cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"]
+            row += phaseOrder.map { seconds(phase(cell, $0)) }
+            rows.append(row)
+        }
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+
     // MARK: JUnit
 
     public static func junit(_ results: RunResults) -> String {

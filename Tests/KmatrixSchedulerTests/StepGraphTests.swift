@@ -172,10 +172,9 @@ struct JobserverTests {
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<3 {
                 group.addTask {
-                    await jobserver.withSlot(priority: index) {
-                        let command = jobserver.wrap(Command(["make", "-s", "-C", dir, "LOG=\(dir)/log", "-j8"]))
-                        _ = try? await ProcessRunner.run(command, logPath: "\(dir)/make-\(index).log", timeout: .seconds(60))
-                    }
+                    let command = jobserver.wrap(Command(["make", "-s", "-C", dir, "LOG=\(dir)/log", "-j8"]))
+                    let status = try? await ProcessRunner.run(command, logPath: "\(dir)/make-\(index).log", timeout: .seconds(60))
+                    #expect(status == .exited(0))
                 }
             }
         }
@@ -189,5 +188,21 @@ struct JobserverTests {
         for (_, delta) in events { running += delta; peak = max(peak, running) }
         #expect(peak <= 2, "at most 2 jobs at once, saw \(peak)")
         #expect(peak == 2, "the slots were used")
+        // Every token came back: the pool can still hand out both slots at once.
+        await jobserver.acquire(priority: 0)
+        await jobserver.acquire(priority: 0)
+        jobserver.release()
+        jobserver.release()
+    }
+
+    @Test(.enabled(if: hasMake, "needs GNU make"))
+    func makeExitStatusSurvivesTheWrapper() async throws {
+        let dir = NSTemporaryDirectory() + "kmatrix-jobserver-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "all:\n\t@exit 3\n".write(toFile: "\(dir)/Makefile", atomically: true, encoding: .utf8)
+        let jobserver = try Jobserver(slots: 1, directory: dir)
+        let status = try await ProcessRunner.run(jobserver.wrap(Command(["make", "-s", "-C", dir])), logPath: "\(dir)/log", timeout: .seconds(30))
+        #expect(status == .exited(2), "make reports a failed recipe as 2")
     }
 }

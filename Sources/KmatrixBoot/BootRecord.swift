@@ -1,0 +1,98 @@
+import Foundation
+import KmatrixCore
+
+/// What a boot came to. Raw values are what results and tables print.
+public enum BootOutcome: String, Sendable, Codable, CaseIterable {
+    /// The userspace marker line arrived.
+    case pass
+    /// Kernel panic, Oops or BUG: the trace is in the record.
+    case panic
+    /// No working init, or init exited / was killed.
+    case initFailed = "init-failed"
+    /// The kernel never spoke on the console (firmware lines do not count): wrong
+    /// console, missing UART driver, a hang before the console came up.
+    case noConsoleOutput = "no-console-output"
+    /// The kernel spoke, then the console went silent before the marker.
+    case hang
+    /// Output kept coming but the marker did not arrive before the boot deadline.
+    case timeout
+    /// QEMU refused to start or died with its own error message.
+    case qemuError = "qemu-error"
+
+    public var passed: Bool { self == .pass }
+}
+
+/// Seconds from QEMU's start to each milestone on the console; nil when it never showed.
+public struct BootPhases: Sendable, Codable, Equatable {
+    public var firstOutput: Double?
+    /// The firmware's banner (SeaBIOS, OpenSBI) where the target names one.
+    public var firmware: Double?
+    public var linuxVersion: Double?
+    /// `Run /init as init process` (or whichever init the kernel ran).
+    public var initStarted: Double?
+    /// The userspace marker line.
+    public var userspace: Double?
+
+    public init() {}
+}
+
+/// Deadlines of one boot, in seconds. From the target descriptor unless overridden.
+public struct BootTimeouts: Sendable, Codable, Equatable {
+    /// The whole boot, QEMU start to marker.
+    public var total: Double
+    /// Console silence that makes a hang (or, when the kernel never spoke, no-console-output).
+    public var silence: Double
+    /// How long to keep reading after a panic or oops starts, for its trace, unless the
+    /// trace ends (`---[ end`) or QEMU exits first.
+    public var traceGrace: Double
+    /// A silent guest whose QEMU used (almost) no CPU for this long is stuck waiting for
+    /// nothing (init blocked, a halted kernel): a hang, reported without waiting out
+    /// `silence`. A guest spinning silently still takes `silence`. nil disables it.
+    public var idle: Double?
+    /// Below this share of one CPU a QEMU counts as idle (measured: 0 for a halted x86 guest).
+    public static let idleCPUShare = 0.05
+
+    public init(total: Double, silence: Double, traceGrace: Double = 1.0, idle: Double? = 3.0) {
+        self.total = total
+        self.silence = silence
+        self.traceGrace = traceGrace
+        self.idle = idle.map { min($0, silence) }
+    }
+
+    public init(_ qemu: QemuSpec) {
+        self.init(total: Double(qemu.bootTimeoutSeconds), silence: Double(qemu.silenceSeconds))
+    }
+}
+
+/// The record of one boot: what happened, when, under what, and where the log is.
+public struct BootRecord: Sendable, Codable, Equatable {
+    public var outcome: BootOutcome
+    /// One line for people: why this outcome.
+    public var reason: String
+    public var phases: BootPhases
+    /// QEMU start until QEMU and its process group were gone.
+    public var seconds: Double
+    /// From the moment the failure showed (panic line, last console byte) to the verdict.
+    public var reportedAfter: Double?
+    public var accelerator: Accelerator
+    /// Why this accelerator (the KVM probe's verdict, or a choice on the command line).
+    public var acceleratorReason: String?
+    public var qemuVersion: String?
+    public var command: [String]
+    public var logPath: String
+    /// QEMU's own standard error (bounded), where its refusals are.
+    public var qemuStandardError: String
+    /// How QEMU ended: `exit status 0`, `killed by signal 15`, ...
+    public var qemuTermination: String?
+    /// The kernel release from the `Linux version` line.
+    public var kernelRelease: String?
+    /// Fields of the marker line (`arch`, `release`, `uptime`, ...); nil without the marker.
+    public var marker: [String: String]?
+    /// The first lines of a panic, oops or init failure.
+    public var trace: [String]
+    /// The console's last lines when the boot did not pass.
+    public var lastLines: [String]
+
+    /// The command as a line a person can paste into a shell.
+    public var commandLine: String { command.map(shellQuote).joined(separator: " ") }
+}

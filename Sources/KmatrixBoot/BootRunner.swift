@@ -1,0 +1,265 @@
+import Foundation
+import KmatrixCore
+import Subprocess
+import SystemPackage
+
+/// Boots one QEMU machine and watches its serial console until the outcome is known:
+/// the console streams to `boot.log` as it arrives and is parsed incrementally; the
+/// run ends at the marker, a panic (after its trace), silence, the deadline or QEMU's
+/// exit; QEMU's whole process group is gone when `run` returns.
+public enum BootRunner {
+    /// How often the deadlines are checked while the console is quiet.
+    static let tick: Duration = .milliseconds(100)
+    static let standardErrorLimit = 64 << 10
+
+    /// Boots `invocation` (its accelerator as set) and returns the record; never throws:
+    /// a QEMU that cannot be run is a `qemu-error` record.
+    /// - Parameters:
+    ///   - logPath: the console log; its folder is created. QEMU's stderr goes beside it
+    ///     (`<logPath>.stderr`).
+    ///   - marker: the line prefix userspace prints when it is up.
+    ///   - timeouts: default from the target descriptor.
+    ///   - acceleratorReason: recorded as is (the KVM verdict).
+    public static func run(_ invocation: QemuInvocation, logPath: String, marker: String = BootMarker.prefix,
+                           timeouts: BootTimeouts? = nil, acceleratorReason: String? = nil) async -> BootRecord {
+        let timeouts = timeouts ?? BootTimeouts(invocation.target.qemu)
+        let argv = invocation.command.argv
+        var record = BootRecord(outcome: .qemuError, reason: "", phases: BootPhases(), seconds: 0, reportedAfter: nil,
+                                accelerator: invocation.accelerator, acceleratorReason: acceleratorReason, qemuVersion: nil,
+                                command: argv, logPath: logPath, qemuStandardError: "", qemuTermination: nil,
+                                kernelRelease: nil, marker: nil, trace: [], lastLines: [])
+        guard let binary = ProcessRunner.which(argv[0]) else {
+            record.reason = "\(argv[0]) is not installed (apt-get install \(invocation.target.qemu.package))"
+            return record
+        }
+        record.qemuVersion = await QemuVersions.shared.version(of: binary)
+
+        let log: FileDescriptor, errorLog: FileDescriptor
+        do {
+            try FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            log = try FileDescriptor.open(FilePath(logPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            errorLog = try FileDescriptor.open(FilePath(logPath + ".stderr"), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            record.reason = "cannot write the boot log \(logPath): \(error)"
+            return record
+        }
+        defer {
+            try? log.close()
+            try? errorLog.close()
+        }
+
+        let start = ContinuousClock.now
+        let watched: Watched
+        let termination: TerminationStatus
+        do {
+            let result = try await Subprocess.run(
+                .path(FilePath(binary)), arguments: Arguments(Array(argv.dropFirst())),
+                platformOptions: ProcessRunner.platformOptions(), input: .none, output: .sequence, error: .sequence
+            ) { execution in
+                await watchConsole(execution, start: start, log: log, errorLog: errorLog, marker: marker,
+                            firmwareBanner: invocation.target.qemu.firmware?.banner, timeouts: timeouts)
+            }
+            watched = result.closureResult
+            termination = result.terminationStatus
+        } catch {
+            record.seconds = KvmProbe.seconds(ContinuousClock.now - start)
+            record.reason = "cannot run \(binary): \(error)"
+            return record
+        }
+        let seconds = KvmProbe.seconds(ContinuousClock.now - start)
+
+        var watch = watched.watch
+        var verdict = watched.verdict
+        if verdict == nil {
+            // The console closed on its own: QEMU exited (a guest reboot under -no-reboot,
+            // a panic with panic=-1, or QEMU's refusal). Decide from the log and the exit.
+            watch.finish(at: seconds)
+            let exit = QemuExit(status: ProcessRunner.describe(termination), failed: termination != .exited(0),
+                                standardError: watched.standardError)
+            verdict = BootVerdict.judge(watch, now: seconds, timeouts: timeouts, exit: exit)
+        }
+        let final = verdict ?? BootVerdict(outcome: .timeout, reason: "interrupted before the outcome was known", evidenceAt: nil)
+        record.outcome = final.outcome
+        record.reason = watched.interrupted || LiveMachines.interrupted ? "interrupted: \(final.reason)" : final.reason
+        record.phases = watch.phases
+        record.seconds = seconds
+        // For failures: how long the verdict took once the log showed it.
+        record.reportedAfter = final.outcome.passed ? nil : final.evidenceAt.map { max(0, (watched.decidedAt ?? seconds) - $0) }
+        record.qemuStandardError = watched.standardError
+        record.qemuTermination = ProcessRunner.describe(termination)
+        record.kernelRelease = watch.kernelRelease
+        record.marker = watch.markerFields
+        record.trace = watch.failure?.trace ?? []
+        record.lastLines = final.outcome.passed ? [] : Array(watch.lastLines.suffix(25))
+        return record
+    }
+
+    struct Watched: Sendable {
+        var watch: ConsoleWatch
+        var verdict: BootVerdict?
+        var decidedAt: Double?
+        var standardError: String
+        var interrupted = false
+    }
+
+    enum Event: Sendable {
+        case output([UInt8], Double)
+        case outputClosed
+        case error([UInt8])
+        case errorClosed
+        case tick
+    }
+
+    static func watchConsole(_ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, start: ContinuousClock.Instant,
+                      log: FileDescriptor, errorLog: FileDescriptor, marker: String, firmwareBanner: String?,
+                      timeouts: BootTimeouts) async -> Watched {
+        func now() -> Double { KvmProbe.seconds(ContinuousClock.now - start) }
+        var state = Watched(watch: ConsoleWatch(marker: marker, firmwareBanner: firmwareBanner), standardError: "")
+        let (events, continuation) = AsyncStream<Event>.makeStream()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await chunk in execution.standardOutput {
+                        let bytes = chunk.withUnsafeBytes { Array($0) }
+                        let time = KvmProbe.seconds(ContinuousClock.now - start)
+                        // Written as it arrives: the log holds what the guest said even if kmatrix dies.
+                        _ = try? log.writeAll(bytes)
+                        continuation.yield(.output(bytes, time))
+                    }
+                } catch {}
+                continuation.yield(.outputClosed)
+            }
+            group.addTask {
+                do {
+                    for try await chunk in execution.standardError {
+                        let bytes = chunk.withUnsafeBytes { Array($0) }
+                        _ = try? errorLog.writeAll(bytes)
+                        continuation.yield(.error(bytes))
+                    }
+                } catch {}
+                continuation.yield(.errorClosed)
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: tick) } catch { break }
+                    continuation.yield(.tick)
+                }
+            }
+
+            let pid = execution.processIdentifier.value
+            LiveMachines.insert(pid)
+            var cpu = CPUSamples()
+            var errorBytes: [UInt8] = []
+            var outputClosed = false, errorClosed = false
+            var closedAt: Double?
+            loop: for await event in events {
+                switch event {
+                case .output(let bytes, let time): state.watch.feed(bytes, at: time)
+                case .error(let bytes): if errorBytes.count < standardErrorLimit { errorBytes += bytes.prefix(standardErrorLimit - errorBytes.count) }
+                case .outputClosed: outputClosed = true; closedAt = closedAt ?? now()
+                case .errorClosed: errorClosed = true
+                case .tick: cpu.sample(pid: pid, at: now())
+                }
+                if outputClosed {
+                    // QEMU is going away by itself: collect its stderr (bounded wait), then
+                    // decide with its exit status, outside this closure.
+                    if errorClosed || now() - (closedAt ?? 0) > 1 { break loop }
+                    continue
+                }
+                let share = timeouts.idle.flatMap { cpu.share(over: $0, now: now()) }
+                if let verdict = BootVerdict.judge(state.watch, now: now(), timeouts: timeouts, recentCPUShare: share) {
+                    state.verdict = verdict
+                    state.decidedAt = now()
+                    break loop
+                }
+            }
+            if Task.isCancelled, state.verdict == nil, !outputClosed { state.interrupted = true }
+            state.standardError = String(decoding: errorBytes, as: UTF8.self)
+            // The outcome is known (or QEMU is leaving): stop it and everything it started.
+            await execution.teardown(using: [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))])
+            killGroup(pid)
+            LiveMachines.remove(pid)
+            continuation.finish()
+            group.cancelAll()
+        }
+        return state
+    }
+
+    /// SIGKILL to whatever is left of the session QEMU led (its pid is its group id).
+    static func killGroup(_ pid: pid_t) {
+        guard pid > 1 else { return }
+        _ = kill(-pid, SIGKILL)
+    }
+}
+
+extension ProcessRunner {
+    static func describe(_ status: TerminationStatus) -> String {
+        switch status {
+        case .exited(let code): "exit status \(code)"
+        case .signaled(let signal): "killed by signal \(signal)"
+        }
+    }
+}
+
+/// QEMU's CPU time (user + system, from /proc/PID/stat) sampled on every tick, to tell an
+/// idle guest (a halted vCPU costs QEMU nothing) from a busy one.
+struct CPUSamples {
+    private var samples: [(time: Double, cpu: Double)] = []
+    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    mutating func sample(pid: pid_t, at time: Double) {
+        guard let cpu = Self.cpuSeconds(pid) else { return }
+        samples.append((time, cpu))
+        if samples.count > 600 { samples.removeFirst(samples.count - 600) }
+    }
+
+    /// CPU used over the last `window` seconds as a share of one CPU; nil until samples span it.
+    func share(over window: Double, now: Double) -> Double? {
+        guard let last = samples.last, let first = samples.last(where: { $0.time <= now - window }) else { return nil }
+        let elapsed = last.time - first.time
+        return elapsed > 0 ? (last.cpu - first.cpu) / elapsed : nil
+    }
+
+    static func cpuSeconds(_ pid: pid_t) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // Fields after the command name: state is field 3, utime and stime are 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / ticksPerSecond
+    }
+}
+
+/// `qemu-system-* --version`, asked once per binary per run.
+public actor QemuVersions {
+    public static let shared = QemuVersions()
+    private var versions: [String: String] = [:]
+
+    public func version(of binary: String) async -> String? {
+        if let known = versions[binary] { return known }
+        guard let output = try? await ProcessRunner.capture(Command([binary, "--version"]), timeout: .seconds(10)),
+              output.termination.succeeded,
+              let line = output.standardOutput.split(separator: "\n").first else { return nil }
+        let version = line.trimmingCharacters(in: .whitespaces)
+        versions[binary] = version
+        return version
+    }
+}
+
+extension BootRunner {
+    /// Where a cell's boot log and record go unless the caller says otherwise.
+    public static func logDirectory(for cell: Cell, workspace: Workspace) -> String { "\(workspace.root)/build/\(cell.id)/boot" }
+
+    /// Boots what kmatrix built for `cell` (`BootImages.forCell`), with the accelerator
+    /// `accelerators` picks for its target; `boot.log` goes into `logDirectory`.
+    /// Throws only when the cell's images are missing (a host failure naming what to run).
+    public static func run(cell: Cell, workspace: Workspace, accelerators: AcceleratorChoice, logDirectory: String? = nil,
+                           marker: String = BootMarker.prefix, timeouts: BootTimeouts? = nil) async throws(KmatrixError) -> BootRecord {
+        let images = try BootImages.forCell(cell, workspace: workspace)
+        var invocation = images.invocation(target: cell.target, rootDevice: cell.rootDevice)
+        let choice = await accelerators.choose(for: cell.target)
+        invocation.accelerator = choice.accelerator
+        let directory = logDirectory ?? Self.logDirectory(for: cell, workspace: workspace)
+        return await run(invocation, logPath: "\(directory)/boot.log", marker: marker, timeouts: timeouts, acceleratorReason: choice.reason)
+    }
+}

@@ -1,0 +1,237 @@
+import ArgumentParser
+import Foundation
+import KmatrixBoot
+import KmatrixCore
+
+struct BootCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot",
+        abstract: "Boot the built cells in QEMU and classify each boot: pass, panic, init-failed, no-console-output, hang, timeout, qemu-error.",
+        discussion: """
+            Without --kernel or --tuxmake, boots what kmatrix built for each selected cell (kernel \
+            image, DTB, initramfs) and prints the time from QEMU's start to each phase. Logs and \
+            records go to <cache>/build/<cell>/boot/. With --kernel (a kernel someone else built, \
+            such as a Debian vmlinuz) or --tuxmake DIR (a TuxMake output directory), boots that \
+            on the one --target given, with kmatrix's initramfs for the target unless --initrd. \
+            --gdb starts QEMU halted for a debugger (-s -S) with the console on this terminal, \
+            and prints the gdb command line.
+            """)
+
+    @OptionGroup var options: ProjectOptions
+    @Option(help: "Boot this kernel image instead of a cell's (needs one --target).") var kernel: String?
+    @Option(help: "The DTB for --kernel.") var dtb: String?
+    @Option(help: "The initramfs or initrd for --kernel or --tuxmake (default: kmatrix's for the target, if built).") var initrd: String?
+    @Option(help: "A TuxMake output directory: its metadata.json names the kernel and the DTBs (needs one --target).") var tuxmake: String?
+    @Option(help: "The target's root device for --kernel/--tuxmake (default: its initramfs one).") var root: String?
+    @Flag(help: "Start QEMU halted and waiting for gdb on :1234, console on this terminal.") var gdb = false
+    @Option(help: "The line prefix userspace prints when it is up.") var marker = BootMarker.prefix
+    @Option(help: "auto (KVM where the probe proved it), tcg or kvm.") var accel = "auto"
+    @Option(help: "Boot deadline in seconds (default: the target's bootTimeoutSeconds).") var timeout: Double?
+    @Option(help: "Console silence in seconds that makes a hang (default: the target's silenceSeconds).") var silence: Double?
+    @Option(help: "Seconds a silent guest may sit idle (QEMU using no CPU) before it is a hang; 0 turns the check off (default: 3).") var idle: Double?
+    @Flag(help: "Add the target's earlycon= to the kernel command line.") var earlycon = false
+    @Option(name: .customLong("append"), help: "A word to add to the kernel command line (repeatable).") var appendWords: [String] = []
+    @Flag(help: "Print the boot records as JSON.") var json = false
+
+    func validate() throws {
+        guard ["auto", "tcg", "kvm"].contains(accel) else { throw KmatrixError.badInput("--accel \(accel): valid values are auto, tcg, kvm") }
+        if kernel != nil, tuxmake != nil { throw KmatrixError.badInput("--kernel and --tuxmake both name a kernel: give one") }
+        if kernel == nil, tuxmake == nil, dtb != nil || initrd != nil || root != nil {
+            throw KmatrixError.badInput("--dtb, --initrd and --root go with --kernel or --tuxmake")
+        }
+        if let idle, idle < 0 { throw KmatrixError.badInput("--idle \(idle): must be 0 (off) or positive") }
+        for (name, value) in [("--timeout", timeout), ("--silence", silence)] {
+            if let value, value <= 0 { throw KmatrixError.badInput("\(name) \(value): must be positive") }
+        }
+    }
+
+    /// One boot to run: what, on which target, where its log goes.
+    struct Job {
+        var name: String
+        var invocation: QemuInvocation
+        var logDirectory: String
+        var buildDirectory: String?
+        var expect: String?
+    }
+
+    func run() async throws {
+        let project = try options.load()
+        let workspace = options.workspace
+        var jobs: [Job] = []
+        var missing: [KmatrixError] = []
+        if kernel != nil || tuxmake != nil {
+            jobs.append(try await externalJob(project: project, workspace: workspace))
+        } else {
+            for cell in try options.selectedCells(in: project) {
+                do {
+                    let images = try BootImages.forCell(cell, workspace: workspace)
+                    jobs.append(Job(name: cell.id, invocation: images.invocation(target: cell.target, rootDevice: cell.rootDevice),
+                                    logDirectory: BootRunner.logDirectory(for: cell, workspace: workspace), buildDirectory: images.buildDirectory,
+                                    expect: cell.expect))
+                } catch {
+                    missing.append(error)
+                }
+            }
+        }
+        for error in missing { printError(error.description) }
+        guard !jobs.isEmpty else { throw missing.isEmpty ? KmatrixError.badInput("no cell selected") : KmatrixErrors(missing) }
+
+        let choice = AcceleratorChoice(probeKernel: Doctor.probeKernel(workspace: workspace, cells: project.cells),
+                                       cacheFile: AcceleratorChoice.cacheFile(in: workspace))
+        if gdb {
+            guard jobs.count == 1, let job = jobs.first else {
+                throw KmatrixError.badInput("--gdb debugs one boot; \(jobs.count) cells are selected: pick one with --cell")
+            }
+            return try await debug(job)
+        }
+
+        // QEMU runs in its own session: a Ctrl-C must stop it before kmatrix goes.
+        LiveMachines.stopOnInterrupt()
+        var records: [(Job, BootRecord)] = []
+        for var job in jobs {
+            let (accelerator, reason) = try await pickAccelerator(for: job.invocation.target, choice: choice)
+            job.invocation.accelerator = accelerator
+            job.invocation.earlycon = earlycon
+            job.invocation.extraAppend += appendWords
+            var timeouts = BootTimeouts(job.invocation.target.qemu)
+            if let timeout { timeouts.total = timeout }
+            if let silence { timeouts.silence = silence }
+            if let idle { timeouts.idle = idle > 0 ? min(idle, timeouts.silence) : nil }
+            if !json { print("== \(job.name): booting (\(accelerator.rawValue)), log \(job.logDirectory)/boot.log") }
+            let record = await BootRunner.run(job.invocation, logPath: "\(job.logDirectory)/boot.log", marker: marker,
+                                              timeouts: timeouts, acceleratorReason: reason)
+            if LiveMachines.interrupted { throw KmatrixError(.interrupted, "interrupted; QEMU stopped (log \(job.logDirectory)/boot.log)") }
+            try? writeRecord(record, to: "\(job.logDirectory)/boot.json")
+            if !json { printSummary(record, expect: job.expect) }
+            records.append((job, record))
+        }
+
+        if json {
+            try printJSON(records.map { NamedRecord(name: $0.0.name, record: $0.1) })
+        } else {
+            print("")
+            print(table(["cell", "outcome", "accel", "first byte", "firmware", "Linux", "init", "userspace", "total"], records.map { job, record in
+                let phases = record.phases
+                return [job.name, record.outcome.rawValue + (expected(record, job.expect) && !record.outcome.passed ? " (expected)" : ""),
+                        record.accelerator.rawValue, bootSeconds(phases.firstOutput), bootSeconds(phases.firmware), bootSeconds(phases.linuxVersion),
+                        bootSeconds(phases.initStarted), bootSeconds(phases.userspace), bootSeconds(record.seconds)]
+            }))
+        }
+        if !missing.isEmpty { throw ExitCode(3) }
+        if records.contains(where: { !expected($0.1, $0.0.expect) }) { throw ExitCode(1) }
+    }
+
+    struct NamedRecord: Encodable {
+        var name: String
+        var record: BootRecord
+    }
+
+    func expected(_ record: BootRecord, _ expect: String?) -> Bool {
+        record.outcome.passed || record.outcome.rawValue == expect
+    }
+
+    func pickAccelerator(for target: Target, choice: AcceleratorChoice) async throws -> (Accelerator, String) {
+        switch accel {
+        case "tcg": return (.tcg, "--accel tcg")
+        case "kvm":
+            guard target.qemu.kvmHostArch == KvmProbe.hostArch else {
+                throw KmatrixError.badInput("--accel kvm: \(target.name) cannot run under KVM on this \(KvmProbe.hostArch) host")
+            }
+            return (.kvm, "--accel kvm (the probe was not consulted)")
+        default:
+            let picked = await choice.choose(for: target)
+            return (picked.accelerator, picked.reason)
+        }
+    }
+
+    /// A kernel kmatrix did not build, on the one --target given.
+    func externalJob(project: Project, workspace: Workspace) async throws -> Job {
+        guard options.targets.count == 1, let name = options.targets.first else {
+            throw KmatrixError.badInput("--kernel and --tuxmake need exactly one --target (the machine to boot it on)")
+        }
+        guard let target = project.targets[name] else {
+            throw KmatrixError.badInput("--target \(name): no such target; known: \(project.targets.keys.sorted().joined(separator: ", "))")
+        }
+        let rootName = root ?? target.rootDevices.first(where: { $0.value.kind == .initramfs })?.key ?? target.rootDevices.keys.sorted().first ?? ""
+        guard let rootDevice = target.rootDevices[rootName] else {
+            throw KmatrixError.badInput("--root \(rootName): \(target.name) has no such root device; known: \(target.rootDevices.keys.sorted().joined(separator: ", "))")
+        }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let logDirectory = "\(workspace.runs)/boot-\(target.name)-\(stamp)"
+        let cwd = FileManager.default.currentDirectoryPath
+        var images: BootImages
+        if let tuxmake {
+            images = try await BootImages.fromTuxMake(absolutePath(tuxmake, relativeTo: cwd), target: target, scratch: "\(logDirectory)/tuxmake")
+        } else {
+            images = BootImages(kernel: absolutePath(kernel ?? "", relativeTo: cwd))
+        }
+        if let dtb { images.dtb = absolutePath(dtb, relativeTo: cwd) }
+        for (what, path) in [("kernel", images.kernel), ("DTB", images.dtb), ("initrd", initrd.map { absolutePath($0, relativeTo: cwd) })] {
+            if let path, !FileManager.default.fileExists(atPath: path) { throw KmatrixError.badInput("the \(what) \(path) does not exist") }
+        }
+        if target.deviceTree.source == .build, images.dtb == nil {
+            throw KmatrixError.badInput("\(target.name) boots with a DTB from the kernel build (\(target.kernel.dtbs.map(\.fileName).joined(separator: ", "))): pass --dtb")
+        }
+        if let initrd {
+            images.initrd = absolutePath(initrd, relativeTo: cwd)
+            images.disk = images.initrd
+        } else if let cell = project.cells.first(where: { $0.target.name == target.name && $0.rootName == rootName
+                                                        && BootImages.rootImage($0, workspace: workspace) != nil }),
+                  let built = BootImages.rootImage(cell, workspace: workspace) {
+            images.initrd = built
+            images.disk = built
+            if !json { print("using the \(rootName) image kmatrix built for \(cell.id): \(built)") }
+        } else if rootDevice.kind == .initramfs {
+            throw KmatrixError(.hostFailure, "no initramfs for \(target.name): pass --initrd, or build one (kmatrix build --target \(target.name))")
+        }
+        return Job(name: "\(target.name) \((images.kernel as NSString).lastPathComponent)",
+                   invocation: images.invocation(target: target, rootDevice: rootDevice),
+                   logDirectory: logDirectory, buildDirectory: images.buildDirectory, expect: nil)
+    }
+
+    /// QEMU halted for gdb, console on this terminal.
+    func debug(_ job: Job) async throws {
+        var invocation = job.invocation
+        invocation.gdb = true
+        invocation.serial = "mon:stdio"
+        invocation.accelerator = .tcg
+        invocation.earlycon = earlycon
+        // KASLR would move the kernel away from vmlinux's addresses.
+        invocation.extraAppend += ["nokaslr"] + appendWords
+        print("QEMU waits for gdb on :1234. In another terminal:")
+        if let build = job.buildDirectory {
+            let attach = GdbAttach(buildDirectory: build, target: invocation.target)
+            print("  " + attach.command.map(shellQuote).joined(separator: " "))
+            for note in attach.notes { print("  note: \(note)") }
+        } else {
+            print("  gdb -q -ex 'target remote :1234' <your vmlinux>")
+        }
+        print("then e.g. 'hbreak start_kernel', 'continue', 'lx-dmesg'. Ctrl-A X quits QEMU.")
+        print("$ \(invocation.command)")
+        let termination = try await AttachedConsole.run(invocation)
+        if !termination.succeeded { throw ExitCode(1) }
+    }
+
+    func writeRecord(_ record: BootRecord, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(record).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    func printSummary(_ record: BootRecord, expect: String?) {
+        print("  \(record.outcome.rawValue): \(record.reason) (\(bootSeconds(record.seconds)))")
+        if !record.outcome.passed {
+            if let after = record.reportedAfter { print("  reported \(bootSeconds(after)) after it showed") }
+            let lines = record.trace.isEmpty ? Array(record.lastLines.suffix(8)) : Array(record.trace.prefix(12))
+            for line in lines { print("  | \(line)") }
+            if !record.qemuStandardError.isEmpty, record.outcome == .qemuError {
+                for line in record.qemuStandardError.split(separator: "\n").prefix(5) { print("  qemu: \(line)") }
+            }
+            if expected(record, expect) { print("  (expected: the matrix marks this cell '\(expect ?? "")')") }
+        }
+    }
+}
+
+func bootSeconds(_ value: Double?) -> String {
+    value.map { String(format: "%.2f s", $0) } ?? "-"
+}

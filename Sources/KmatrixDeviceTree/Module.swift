@@ -1,1 +1,0 @@
-// KmatrixDeviceTree: see the module's files.

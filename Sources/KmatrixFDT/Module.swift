@@ -1,1 +1,0 @@
-// KmatrixFDT: see the module's files.

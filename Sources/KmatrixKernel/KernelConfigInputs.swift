@@ -1,0 +1,204 @@
+import Foundation
+import KmatrixCore
+import KmatrixCrypto
+
+/// Where a cell's kernel config starts.
+public enum KernelConfigBase: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// `tinyconfig`, `defconfig`, `vexpress_defconfig`...
+    case makeTarget(String)
+    /// A full config file, with the sha256 of its contents (its identity for caching).
+    case file(path: String, sha256: String)
+
+    public var description: String {
+        switch self {
+        case .makeTarget(let target): "make \(target)"
+        case .file(let path, _): path
+        }
+    }
+}
+
+/// The compiler a cell builds with and the version it reports: part of the identity of
+/// both the config (Kconfig records `CONFIG_CC_VERSION_TEXT`) and the build.
+public struct ToolchainIdentity: Sendable, Hashable, Codable {
+    /// The toolchain descriptor's name (`gcc`, `llvm`).
+    public var name: String
+    /// The compiler kbuild runs (`aarch64-linux-gnu-gcc`, `/usr/lib/llvm-14/bin/clang`).
+    public var compiler: String
+    /// The first line it prints for its version arguments (`12.2.0`).
+    public var version: String
+
+    public init(name: String, compiler: String, version: String) {
+        self.name = name
+        self.compiler = compiler
+        self.version = version
+    }
+
+    /// Runs the toolchain's version query. A compiler that is missing or does not answer
+    /// is a host failure that names the Debian packages to install.
+    public static func probe(_ cell: Cell) async throws(KmatrixError) -> ToolchainIdentity {
+        let compiler = cell.toolchain.compilerPath(for: cell.toolchainArch)
+        let packages = cell.toolchainArch.packages.joined(separator: " ")
+        guard let path = ProcessRunner.which(compiler) else {
+            throw .host("\(cell.id): the compiler \(compiler) is not installed" + (packages.isEmpty ? "" : " (apt-get install \(packages))"))
+        }
+        let output = try await ProcessRunner.capture(Command([path] + cell.toolchain.versionArguments), timeout: .seconds(30))
+        guard output.termination.succeeded else {
+            throw .host("\(cell.id): \(compiler) \(cell.toolchain.versionArguments.joined(separator: " ")) failed: \(output.termination)")
+        }
+        let line = output.standardOutput.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        return ToolchainIdentity(name: cell.toolchain.name, compiler: compiler, version: line.trimmingCharacters(in: .whitespaces))
+    }
+}
+
+/// Everything that decides a cell's final `.config`: the scheduler hashes it
+/// (`fingerprint`) to cache the configure step. Fragment files are read into `requested`,
+/// so editing one changes the fingerprint; who asked for an option does not.
+public struct KernelConfigInputs: Sendable, Hashable, Codable {
+    /// The kernel source's identity (the tarball's sha256).
+    public var sourceSHA256: String
+    public var arch: String
+    public var crossCompile: String?
+    public var makeVariables: [String: String]
+    public var toolchain: ToolchainIdentity
+    public var base: KernelConfigBase
+    /// Every requested option, one per symbol (a later request overrides an earlier one),
+    /// in the order: target, ABI, root device, profile, matrix, cell.
+    public var requested: [RequestedOption]
+
+    public init(sourceSHA256: String, arch: String, crossCompile: String?, makeVariables: [String: String],
+                toolchain: ToolchainIdentity, base: KernelConfigBase, requested: [RequestedOption]) {
+        self.sourceSHA256 = sourceSHA256
+        self.arch = arch
+        self.crossCompile = crossCompile
+        self.makeVariables = makeVariables
+        self.toolchain = toolchain
+        self.base = base
+        self.requested = requested
+    }
+
+    /// Gathers a cell's options from every descriptor, reading its fragment files, and
+    /// probes its compiler. A fragment that cannot be read or parsed is bad input.
+    public static func resolve(cell: Cell, project: Project, source: ResolvedSource) async throws(KmatrixError) -> KernelConfigInputs {
+        let toolchain = try await ToolchainIdentity.probe(cell)
+        return try assemble(cell: cell, project: project, source: source, toolchain: toolchain)
+    }
+
+    /// `resolve` without the compiler probe: the pure part, for tests and `plan`.
+    public static func assemble(cell: Cell, project: Project, source: ResolvedSource, toolchain: ToolchainIdentity) throws(KmatrixError) -> KernelConfigInputs {
+        let matrix = project.matrix
+        let target = cell.target
+        var sources: [(origin: String, options: [KernelOption])] = []
+        func fragments(_ paths: [String], descriptor: String, origin: String) throws(KmatrixError) {
+            for path in paths {
+                let full = Project.resolveFragment(path, descriptor: descriptor, root: project.root)
+                sources.append((origin: "\(origin), fragment \(path)", options: try readFragment(full)))
+            }
+        }
+        sources.append((origin: "target \(target.name) (\(target.file))", options: target.kernel.options))
+        try fragments(target.kernel.fragments, descriptor: target.file, origin: "target \(target.name)")
+        sources.append((origin: "userspace ABI \(target.userspace.debianArch) of target \(target.name)", options: target.userspace.kernelOptions))
+        sources.append((origin: "root device \(cell.rootName) of target \(target.name)", options: cell.rootDevice.kernelOptions))
+        sources.append((origin: "profile \(cell.profileName) (\(matrix.file))", options: cell.profile.options))
+        try fragments(cell.profile.fragments, descriptor: matrix.file, origin: "profile \(cell.profileName)")
+        sources.append((origin: "matrix options (\(matrix.file))", options: matrix.options))
+        try fragments(matrix.fragments, descriptor: matrix.file, origin: "matrix")
+        sources.append((origin: "cell options (\(matrix.file))", options: cell.extraOptions))
+
+        var requested: [RequestedOption] = []
+        var index: [String: Int] = [:]
+        for (origin, options) in sources {
+            for option in options {
+                let request = RequestedOption(option, origin: origin)
+                if let at = index[option.name] { requested[at] = request } else {
+                    index[option.name] = requested.count
+                    requested.append(request)
+                }
+            }
+        }
+
+        let base: KernelConfigBase
+        if cell.profile.baseIsMakeTarget {
+            base = .makeTarget(cell.profile.base)
+        } else {
+            let path = Project.resolveFragment(cell.profile.base, descriptor: matrix.file, root: project.root)
+            do { base = .file(path: path, sha256: try SHA256.hex(fileAt: path)) } catch {
+                throw .badInput("\(matrix.file): profiles.\(cell.profileName).base: cannot read \(path)")
+            }
+        }
+        return KernelConfigInputs(sourceSHA256: source.sha256, arch: target.kernel.arch, crossCompile: cell.toolchainArch.crossCompile,
+                                  makeVariables: cell.toolchain.makeVariables, toolchain: toolchain, base: base, requested: requested)
+    }
+
+    /// Parses a fragment file; every line must be an option, a comment or blank.
+    public static func readFragment(_ path: String) throws(KmatrixError) -> [KernelOption] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .badInput("cannot read the kernel config fragment \(path)")
+        }
+        var options: [KernelOption] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            do throws(KernelOptionSyntaxError) {
+                if let option = try KernelOption.parseLine(String(line)) { options.append(option) }
+            } catch {
+                throw .badInput("\(path):\(number + 1): \(error.description)")
+            }
+        }
+        return options
+    }
+
+    /// The fragment file the configure step writes and merges: one line per option.
+    public var fragmentText: String {
+        (["# written by kmatrix: every option this cell asks for"] + requested.map(\.option.configLine)).joined(separator: "\n") + "\n"
+    }
+
+    /// A stable hash of what decides the config (not of who asked for what).
+    public var fingerprint: String {
+        var lines = ["kmatrix-kernel-config-1", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
+                     "compiler=\(toolchain.compiler)", "version=\(toolchain.version)"]
+        lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
+        switch base {
+        case .makeTarget(let target): lines.append("base make \(target)")
+        case .file(_, let sha256): lines.append("base file \(sha256)")
+        }
+        lines += requested.map { "option \($0.option.configLine)" }
+        return SHA256.hex(lines.joined(separator: "\n"))
+    }
+}
+
+/// Everything that decides what the build step produces, once the config is known: the
+/// scheduler hashes it (`fingerprint`) to cache the build step. `-j`, ccache and the
+/// jobserver change how fast, not what, so they are not part of it.
+public struct KernelBuildInputs: Sendable, Hashable, Codable {
+    public var sourceSHA256: String
+    public var arch: String
+    public var crossCompile: String?
+    public var makeVariables: [String: String]
+    public var toolchain: ToolchainIdentity
+    /// sha256 of the verified final `.config`.
+    public var configSHA256: String
+    public var imageTarget: String
+    public var dtbTargets: [String]
+    /// Whether modules are built and staged (the config has some `=m`).
+    public var modules: Bool
+
+    public init(config: KernelConfigInputs, configuration: KernelConfiguration, target: Target) {
+        sourceSHA256 = config.sourceSHA256
+        arch = config.arch
+        crossCompile = config.crossCompile
+        makeVariables = config.makeVariables
+        toolchain = config.toolchain
+        configSHA256 = configuration.configSHA256 ?? ""
+        imageTarget = target.kernel.image.target
+        dtbTargets = target.kernel.dtbs.map(\.target)
+        modules = configuration.hasModules
+    }
+
+    public var fingerprint: String {
+        var lines = ["kmatrix-kernel-build-1", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
+                     "compiler=\(toolchain.compiler)", "version=\(toolchain.version)", "config=\(configSHA256)",
+                     "image=\(imageTarget)", "modules=\(modules)"]
+        lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
+        lines += dtbTargets.map { "dtb \($0)" }
+        return SHA256.hex(lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import KmatrixCore
+import KmatrixKernel
+import KmatrixTestSupport
+import Testing
+
+@Suite("kernel config inputs and commands")
+struct KernelInputsTests {
+    let source = ResolvedSource(kind: .tarball, path: "/usr/src/linux.tar.xz", sha256: String(repeating: "a", count: 64), bytes: 1)
+    let gcc = ToolchainIdentity(name: "gcc", compiler: "arm-linux-gnueabihf-gcc", version: "12.2.0")
+
+    func cell(_ project: Project, _ target: String) throws -> Cell {
+        try #require(project.cells.first { $0.target.name == target })
+    }
+
+    @Test func optionsComeFromEveryDescriptorInOrder() throws {
+        let project = try Project.load(root: repositoryRoot)
+        let inputs = try KernelConfigInputs.assemble(cell: try cell(project, "arm-vexpress-a9"), project: project, source: source, toolchain: gcc)
+        let names = inputs.requested.map(\.option.name)
+        let mmu = try #require(names.firstIndex(of: "CONFIG_MMU"))
+        let vfp = try #require(names.firstIndex(of: "CONFIG_VFP"))
+        let initrd = try #require(names.firstIndex(of: "CONFIG_BLK_DEV_INITRD"))
+        let printk = try #require(names.firstIndex(of: "CONFIG_PRINTK"))
+        #expect(mmu < vfp && vfp < initrd && initrd < printk)
+        #expect(inputs.requested[mmu].origin.hasPrefix("target arm-vexpress-a9"))
+        #expect(inputs.requested[vfp].origin.hasPrefix("userspace ABI armhf"))
+        #expect(inputs.requested[printk].origin.hasPrefix("profile tiny"))
+        #expect(inputs.base == .makeTarget("tinyconfig"))
+        #expect(inputs.fragmentText.contains("\nCONFIG_MMU=y\n"))
+        #expect(Set(names).count == names.count)
+    }
+
+    @Test func laterDescriptorsOverrideAndFragmentFilesAreRead() throws {
+        let scratch = try ScratchProject()
+        defer { scratch.remove() }
+        try FileManager.default.createDirectory(atPath: "\(scratch.root)/Fragments", withIntermediateDirectories: true)
+        try scratch.write("Fragments/quiet.config", "# no console for this profile\n# CONFIG_PRINTK is not set\nCONFIG_HZ_100=y\n")
+        try scratch.editJSON("matrix.json") { matrix in
+            var profiles = matrix["profiles"] as! [String: Any]
+            var tiny = profiles["tiny"] as! [String: Any]
+            tiny["fragments"] = ["Fragments/quiet.config"]
+            profiles["tiny"] = tiny
+            matrix["profiles"] = profiles
+            var cells = matrix["cells"] as! [[String: Any]]
+            cells[0]["options"] = ["CONFIG_HZ_100=n", "CONFIG_SERIAL_AMBA_PL011=m"]
+            matrix["cells"] = cells
+        }
+        let project = try Project.load(root: scratch.root)
+        let inputs = try KernelConfigInputs.assemble(cell: try cell(project, "arm-vexpress-a9"), project: project, source: source, toolchain: gcc)
+        func request(_ name: String) -> RequestedOption? { inputs.requested.first { $0.option.name == name } }
+        #expect(request("CONFIG_PRINTK")?.option.value == nil)
+        #expect(request("CONFIG_PRINTK")?.origin == "profile tiny, fragment Fragments/quiet.config")
+        #expect(request("CONFIG_HZ_100")?.option.value == nil)
+        #expect(request("CONFIG_HZ_100")?.origin.hasPrefix("cell options") == true)
+        #expect(request("CONFIG_SERIAL_AMBA_PL011")?.option.value == "m")
+        #expect(inputs.fragmentText.contains("# CONFIG_PRINTK is not set\n"))
+    }
+
+    @Test func fingerprintFollowsWhatDecidesTheConfig() throws {
+        let project = try Project.load(root: repositoryRoot)
+        let arm = try cell(project, "arm-vexpress-a9")
+        let inputs = try KernelConfigInputs.assemble(cell: arm, project: project, source: source, toolchain: gcc)
+        var relabelled = inputs
+        relabelled.requested = inputs.requested.map { RequestedOption($0.option, origin: "elsewhere") }
+        #expect(relabelled.fingerprint == inputs.fingerprint)
+        var newer = inputs
+        newer.toolchain.version = "13.1.0"
+        #expect(newer.fingerprint != inputs.fingerprint)
+        var more = inputs
+        more.requested.append(RequestedOption(KernelOption(name: "CONFIG_HZ_250", value: "y"), origin: "cell"))
+        #expect(more.fingerprint != inputs.fingerprint)
+    }
+
+    @Test func commandsStayOutOfTheSourceTreeAndTakeTheCallersEnvironment() throws {
+        let project = try Project.load(root: repositoryRoot)
+        let plan = KernelPlan(cell: try cell(project, "arm-vexpress-a9"), sourceTree: "/src/linux", buildDirectory: "/b/arm",
+                              jobs: nil, ccache: "/usr/bin/ccache", environment: ["MAKEFLAGS": " -j2 --jobserver-auth=fifo:/tmp/js"])
+        let commands = plan.configureCommands(base: .makeTarget("tinyconfig"))
+        #expect(commands[1].workingDirectory == "/b/arm")
+        #expect(commands[1].argv == ["/src/linux/scripts/kconfig/merge_config.sh", "-m", "-O", "/b/arm", "/b/arm/.config", "/b/arm/kmatrix.fragment"])
+        let build = plan.buildCommand(modules: true)
+        #expect(build.argv.suffix(3) == ["zImage", "vexpress-v2p-ca9.dtb", "modules"])
+        #expect(!build.argv.contains { $0.hasPrefix("-j") })
+        #expect(build.argv.contains("CC=/usr/bin/ccache arm-linux-gnueabihf-gcc"))
+        #expect(build.environment["MAKEFLAGS"] == " -j2 --jobserver-auth=fifo:/tmp/js")
+        #expect(build.environment["KBUILD_BUILD_TIMESTAMP"] != nil)
+        #expect(plan.modulesInstallCommand(stagingDirectory: "/b/arm/staging").argv.last == "INSTALL_MOD_PATH=/b/arm/staging")
+        let fileBase = plan.configureCommands(base: .file(path: "/p/my.config", sha256: "x"))
+        #expect(fileBase[0].argv == ["cp", "/p/my.config", "/b/arm/.config"])
+    }
+}

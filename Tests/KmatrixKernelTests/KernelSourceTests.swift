@@ -1,0 +1,83 @@
+import Foundation
+import KmatrixCore
+import KmatrixCrypto
+import KmatrixKernel
+import Testing
+
+@Suite("kernel source unpacking")
+struct KernelSourceTests {
+    /// A scratch cache and a small tarball `pkg-1.0/{Makefile,sub/a.c}` made by tar (the oracle).
+    struct Fixture {
+        let root = NSTemporaryDirectory() + "kmatrix-source-\(UUID().uuidString)"
+        var workspace: Workspace { Workspace(root: "\(root)/cache") }
+        var tarball: String { "\(root)/pkg-1.0.tar.gz" }
+
+        init(withMakefile: Bool = true) async throws {
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: "\(root)/pkg-1.0/sub", withIntermediateDirectories: true)
+            if withMakefile { try "all:\n".write(toFile: "\(root)/pkg-1.0/Makefile", atomically: true, encoding: .utf8) }
+            try "int a;\n".write(toFile: "\(root)/pkg-1.0/sub/a.c", atomically: true, encoding: .utf8)
+            let tar = try await ProcessRunner.capture(Command(["tar", "-czf", tarball, "-C", root, "pkg-1.0"]), timeout: .seconds(30))
+            try #require(tar.termination.succeeded, "tar: \(tar.standardError)")
+        }
+
+        func source() throws -> ResolvedSource {
+            ResolvedSource(kind: .tarball, path: tarball, sha256: try SHA256.hex(fileAt: tarball), bytes: 1)
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    static let hasTar = ProcessRunner.which("tar") != nil
+
+    @Test(.enabled(if: hasTar, "needs tar to make the fixture tarball"))
+    func concurrentCallersShareOneUnpack() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.remove() }
+        let source = try fixture.source()
+        let workspace = fixture.workspace
+        async let first = KernelSource.prepare(source, workspace: workspace, name: "pkg")
+        async let second = KernelSource.prepare(source, workspace: workspace, name: "pkg")
+        let (a, b) = try await (first, second)
+        #expect(a == b)
+        #expect(a == workspace.unpacked("pkg", sha256: source.sha256))
+        let fm = FileManager.default
+        #expect(fm.fileExists(atPath: "\(a)/Makefile") && fm.fileExists(atPath: "\(a)/sub/a.c"))
+        #expect(KernelSource.isComplete(a))
+        let siblings = try fm.contentsOfDirectory(atPath: (a as NSString).deletingLastPathComponent)
+        #expect(!siblings.contains { $0.contains(".partial-") })
+    }
+
+    @Test(.enabled(if: hasTar, "needs tar to make the fixture tarball"))
+    func anInterruptedUnpackIsNotTakenForFinished() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.remove() }
+        let source = try fixture.source()
+        let tree = fixture.workspace.unpacked("pkg", sha256: source.sha256)
+        // What a killed unpack leaves: the final name (from an older layout) and a partial folder, no marker.
+        let parent = (tree as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: "\(tree)/half", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(parent)/.\((tree as NSString).lastPathComponent).partial-99999", withIntermediateDirectories: true)
+        let path = try await KernelSource.prepare(source, workspace: fixture.workspace, name: "pkg")
+        #expect(path == tree)
+        #expect(!FileManager.default.fileExists(atPath: "\(tree)/half"))
+        #expect(FileManager.default.fileExists(atPath: "\(tree)/Makefile"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).sorted() == [(tree as NSString).lastPathComponent, "\((tree as NSString).lastPathComponent).lock"])
+    }
+
+    @Test(.enabled(if: hasTar, "needs tar to make the fixture tarball"))
+    func aTarballWithoutAMakefileIsNotASourceTree() async throws {
+        let fixture = try await Fixture(withMakefile: false)
+        defer { fixture.remove() }
+        let source = try fixture.source()
+        await #expect(throws: KmatrixError.self) {
+            try await KernelSource.prepare(source, workspace: fixture.workspace, name: "pkg")
+        }
+        #expect(!KernelSource.isComplete(fixture.workspace.unpacked("pkg", sha256: source.sha256)))
+    }
+
+    @Test func aTreeIsUsedInPlace() async throws {
+        let tree = ResolvedSource(kind: .tree, path: "/somewhere/linux", sha256: "t", bytes: 0)
+        #expect(try await KernelSource.prepare(tree, workspace: Workspace(root: "/nonexistent")) == "/somewhere/linux")
+    }
+}
