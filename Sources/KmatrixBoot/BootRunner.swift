@@ -201,32 +201,39 @@ extension ProcessRunner {
     }
 }
 
-/// QEMU's CPU time (user + system, from /proc/PID/stat) sampled on every tick, to tell an
-/// idle guest (a halted vCPU costs QEMU nothing) from a busy one.
+/// How much CPU QEMU wanted, sampled on every tick, to tell an idle guest (a halted
+/// vCPU costs QEMU almost nothing) from a busy one. Demand is time on a CPU plus time
+/// waiting for one (`/proc/PID/task/*/schedstat`), summed over QEMU's threads: a busy guest
+/// on a loaded host still demands a whole CPU even while it gets a fraction of one.
 struct CPUSamples {
-    private var samples: [(time: Double, cpu: Double)] = []
-    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    private var samples: [(time: Double, demand: Double)] = []
 
     mutating func sample(pid: pid_t, at time: Double) {
-        guard let cpu = Self.cpuSeconds(pid) else { return }
-        samples.append((time, cpu))
+        guard let demand = Self.demandSeconds(pid) else { return }
+        samples.append((time, demand))
         if samples.count > 600 { samples.removeFirst(samples.count - 600) }
     }
 
-    /// CPU used over the last `window` seconds as a share of one CPU; nil until samples span it.
+    /// Demand over the last `window` seconds as a share of one CPU; nil until samples span it.
     func share(over window: Double, now: Double) -> Double? {
         guard let last = samples.last, let first = samples.last(where: { $0.time <= now - window }) else { return nil }
         let elapsed = last.time - first.time
-        return elapsed > 0 ? (last.cpu - first.cpu) / elapsed : nil
+        return elapsed > 0 ? (last.demand - first.demand) / elapsed : nil
     }
 
-    static func cpuSeconds(_ pid: pid_t) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        // Fields after the command name: state is field 3, utime and stime are 14 and 15.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / ticksPerSecond
+    /// Run time plus run-queue wait of every thread of `pid`, in seconds.
+    static func demandSeconds(_ pid: pid_t) -> Double? {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
+        var nanoseconds = 0.0
+        var read = false
+        for thread in threads {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8) else { continue }
+            let fields = text.split(separator: " ")
+            guard fields.count >= 2, let run = Double(fields[0]), let wait = Double(fields[1]) else { continue }
+            nanoseconds += run + wait
+            read = true
+        }
+        return read ? nanoseconds / 1e9 : nil
     }
 }
 

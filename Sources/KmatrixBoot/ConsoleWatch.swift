@@ -247,7 +247,7 @@ public struct BootVerdict: Sendable, Equatable {
         }
         let quietSince = watch.lastOutputAt ?? 0
         if let idle = timeouts.idle, now - quietSince >= idle, let share = recentCPUShare, share < BootTimeouts.idleCPUShare {
-            let usage = String(format: "QEMU used %.0f%% of a CPU", share * 100)
+            let usage = String(format: "QEMU asked for %.0f%% of a CPU", share * 100)
             if !watch.kernelSpoke {
                 return BootVerdict(outcome: .noConsoleOutput, reason: String(format: "the kernel printed nothing on the console and the guest is idle (%@ over the last %.0f s)", usage, idle), evidenceAt: quietSince)
             }

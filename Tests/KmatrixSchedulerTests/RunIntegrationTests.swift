@@ -1,0 +1,132 @@
+import Foundation
+import KmatrixCore
+import KmatrixScheduler
+import KmatrixTestSupport
+import Testing
+
+/// `kmatrix run` driven as a user drives it: the real binary, real make and compilers.
+@Suite("kmatrix run, end to end", .serialized)
+struct RunIntegrationTests {
+    /// The kmatrix executable beside the test bundle (`swift build --build-tests` builds both).
+    static let binary: String? = {
+        let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kmatrix").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+    static let defaultCache = Workspace(root: Workspace.defaultRoot())
+    static var unpackedKernel: String? {
+        let src = "\(defaultCache.root)/src"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: src)) ?? []
+        return names.filter { $0.hasPrefix("linux-") && !$0.hasSuffix(".lock") }
+            .map { "\(src)/\($0)" }.first { FileManager.default.fileExists(atPath: "\($0)/.kmatrix-unpacked") }
+    }
+    static var ready: Bool {
+        binary != nil && unpackedKernel != nil && ProcessRunner.which("x86_64-linux-gnu-gcc") != nil && ProcessRunner.which("make") != nil
+            && FileManager.default.fileExists(atPath: "\(defaultCache.root)/sources")
+    }
+    static let reason: Comment = "needs the kmatrix binary, make, x86_64-linux-gnu-gcc and an unpacked kernel source in ~/.cache/kmatrix (Scripts/bootstrap, then any kmatrix run)"
+
+    /// A cache of its own that borrows the unpacked sources and fetched tarballs.
+    func scratchCache() throws -> String {
+        let root = NSTemporaryDirectory() + "kmatrix-run-test-\(UUID().uuidString)"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(root)/src", withIntermediateDirectories: true)
+        let tree = Self.unpackedKernel!
+        try fm.createSymbolicLink(atPath: "\(root)/src/\((tree as NSString).lastPathComponent)", withDestinationPath: tree)
+        try fm.createSymbolicLink(atPath: "\(root)/sources", withDestinationPath: "\(Self.defaultCache.root)/sources")
+        return root
+    }
+
+    @Test(.enabled(if: ready, reason))
+    func anInterruptedRunLeavesNoChildrenAndResumes() async throws {
+        let cache = try scratchCache()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let log = "\(cache)/run.out"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary!)
+        process.arguments = ["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"]
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // Wait until the kernel compile is under way: make and gcc are running.
+        let deadline = ContinuousClock.now + .seconds(240)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if text.contains("kernel.build[x86_64-pc/gcc/tiny/initramfs] started") { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try await Task.sleep(for: .seconds(3))
+        #expect(!processesMentioning(cache).isEmpty, "a compile should be running under \(cache)")
+        let interrupted = ContinuousClock.now
+        process.interrupt()
+        process.waitUntilExit()
+        let stopTime = ContinuousClock.now - interrupted
+        try? output.close()
+        #expect(process.terminationStatus == 130)
+        #expect(stopTime < .seconds(5), "kmatrix took \(stopTime) to stop")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(processesMentioning(cache).isEmpty, "children left behind: \(processesMentioning(cache))")
+
+        // The next run resumes: the verified config comes from the cache.
+        let config = "\(cache)/cache/kernel.config"
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: config)) ?? []).contains { !$0.hasPrefix(".") })
+        let results = try RunResults.load(from: "\(cache)/runs/latest")
+        #expect(results.run.interrupted)
+        #expect(results.cells.first?.outcome == "interrupted")
+
+        // The next run resumes from the cache: the verified config is not made again.
+        let relog = "\(cache)/rerun.out"
+        FileManager.default.createFile(atPath: relog, contents: nil)
+        let reout = try FileHandle(forWritingTo: URL(fileURLWithPath: relog))
+        let rerun = Process()
+        rerun.executableURL = URL(fileURLWithPath: Self.binary!)
+        rerun.arguments = ["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"]
+        rerun.standardOutput = reout
+        rerun.standardError = reout
+        try rerun.run()
+        let resumeDeadline = ContinuousClock.now + .seconds(120)
+        var text = ""
+        while ContinuousClock.now < resumeDeadline, rerun.isRunning {
+            text = (try? String(contentsOfFile: relog, encoding: .utf8)) ?? ""
+            if text.contains("kernel.build[x86_64-pc/gcc/tiny/initramfs] started") { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        rerun.interrupt()
+        rerun.waitUntilExit()
+        try? reout.close()
+        text = (try? String(contentsOfFile: relog, encoding: .utf8)) ?? ""
+        #expect(text.contains("kernel.config[x86_64-pc/gcc/tiny/initramfs] passed cached"), "rerun output:\n\(text)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(processesMentioning(cache).isEmpty)
+    }
+
+    @Test(.enabled(if: binary != nil, "needs the kmatrix binary"))
+    func aSecondRunOnTheSameCacheIsRefused() async throws {
+        let cache = NSTemporaryDirectory() + "kmatrix-lock-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let lock = try RunLock(directory: cache)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary!)
+        process.arguments = ["run", "--project", repositoryRoot, "--cache", cache, "--plain"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        withExtendedLifetime(lock) {}
+        #expect(process.terminationStatus == 3)
+        #expect(message.contains("another kmatrix run"))
+    }
+}
+
+/// PIDs (other than this test process) whose command line mentions `text`.
+func processesMentioning(_ text: String) -> [Int] {
+    let me = Int(getpid())
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int.init).filter { pid in
+        guard pid != me, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(text)
+    }
+}
