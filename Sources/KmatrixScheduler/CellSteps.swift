@@ -274,6 +274,7 @@ struct StepContext: Sendable {
         let key = ArtifactCache.key(inputs)
         let fileName = kind == .initramfs ? "initramfs.cpio.gz" : "rootfs.\(cell.rootDevice.filesystem ?? "ext2")"
         if let entry = cache.lookup(kind: id.kind, key: key) {
+            linkIntoImages(cell, "\(entry)/\(fileName)", fileName)
             await records.set(image: "\(entry)/\(fileName)", for: cell.id)
             return StepOutcome(status: .passed, cacheHit: true, summary: "\(entry)/\(fileName)", outputs: ["image": "\(entry)/\(fileName)"])
         }
@@ -304,8 +305,20 @@ struct StepContext: Sendable {
             failure = error.description
         }
         if let failure { return .failed("rootfs-failed", failure, logPath: logPath(id)) }
+        linkIntoImages(cell, "\(final)/\(fileName)", fileName)
         await records.set(image: "\(final)/\(fileName)", for: cell.id)
         return StepOutcome(status: .passed, summary: "\(final)/\(fileName)", outputs: ["image": "\(final)/\(fileName)"])
+    }
+
+    /// `kmatrix boot`, `shell` and `boot --gdb` look in the cell's images folder: point it
+    /// at the cached image (a symlink, replaced atomically).
+    func linkIntoImages(_ cell: Cell, _ image: String, _ fileName: String) {
+        let folder = workspace.images(cell)
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let temporary = "\(folder)/.\(fileName).\(getpid())"
+        try? FileManager.default.removeItem(atPath: temporary)
+        guard (try? FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: image)) != nil else { return }
+        rename(temporary, "\(folder)/\(fileName)")
     }
 
     // MARK: Device tree and boot
