@@ -82,8 +82,10 @@ public struct KvmProbe: Sendable, Codable, Equatable {
         // The three boots run at once: the verdict needs them all only when KVM fails,
         // and a nested KVM guest alone can take seconds to start.
         let append = "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1"
+        // A nested KVM guest starts slowly on a loaded host (seen: 2.7 s idle, over 5 s
+        // under builds), so the gate waits longer than the Linux boots it runs beside.
         async let gate = watchForMarker(binary: binary, arguments: qemuArguments(accelerator: .kvm, kernel: image, append: nil),
-                                        marker: marker, timeout: linuxDeadline)
+                                        marker: marker, timeout: linuxDeadline * 2)
         async let linux = linuxKernel == nil ? Watch.failed("no kernel")
             : watchForMarker(binary: binary, arguments: qemuArguments(accelerator: .kvm, kernel: linuxKernel!, append: append),
                              marker: "Linux version", timeout: linuxDeadline)

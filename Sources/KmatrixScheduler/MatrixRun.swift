@@ -97,7 +97,10 @@ public struct MatrixRun: Sendable {
         let cpu = Self.cpuSeconds() - cpuBefore
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let kvm: String
-        if cells.contains(where: { $0.target.qemu.kvmHostArch == KvmProbe.hostArch }) {
+        if interrupted || !settings.boot {
+            // Nothing to probe for: an interrupted run must end now, a run without boots needs no accelerator.
+            kvm = "not probed (\(interrupted ? "interrupted" : "no boots"))"
+        } else if cells.contains(where: { $0.target.qemu.kvmHostArch == KvmProbe.hostArch }) {
             let probe = await accelerators.kvmProbe()
             kvm = "\(probe.usable ? "usable" : "unusable"): \(probe.reason)"
         } else {

@@ -95,9 +95,12 @@ struct BootRunnerTests {
     /// Generous deadlines for a loaded 2-core machine; the hang test shortens the silence.
     let timeouts = BootTimeouts(total: 90, silence: 15, traceGrace: 1)
 
+    /// Also removes the fixture's folder (initramfs, boot.log) once QEMU is gone.
     func expectNoQemuLeft(_ initrd: String) async throws {
         try await Task.sleep(for: .milliseconds(200))
-        #expect(processesMentioning(initrd).isEmpty, "a QEMU process is still running")
+        let left = processesMentioning(initrd)
+        #expect(left.isEmpty, "a QEMU process is still running")
+        if left.isEmpty { try? FileManager.default.removeItem(atPath: (initrd as NSString).deletingLastPathComponent) }
     }
 
     @Test func passes() async throws {
@@ -199,6 +202,7 @@ struct BootRunnerTests {
         let record = await BootRunner.run(invocation, logPath: BootFixtures.logPath(for: initrd), timeouts: timeouts)
         #expect(record.outcome == .qemuError)
         #expect(record.reason.contains("not installed"))
+        try await expectNoQemuLeft(initrd)
     }
 }
 

@@ -54,6 +54,13 @@ struct ConsoleWatchTests {
         #expect(watch.markerFields?["release"] == "6.1")
     }
 
+    /// Seen here: printk interleaves with userspace's line on the serial console.
+    @Test func aKernelMessageInsideTheMarkerLineIsNotAField() {
+        var watch = ConsoleWatch()
+        feed(&watch, "KMATRIX-BOOT-OK arch=x86_64 release=fixture uptime=0.1[    2.412139] tsc: Refined TSC clocksource calibration: 2596.142 MHz\r\n", at: 2.4)
+        #expect(watch.markerFields == ["arch": "x86_64", "release": "fixture", "uptime": "0.1"])
+    }
+
     @Test func customMarkerPrefix() {
         var watch = ConsoleWatch(marker: "BOARD-UP")
         feed(&watch, "KMATRIX-BOOT-OK arch=x\nBOARD-UP a=1\n", at: 1)

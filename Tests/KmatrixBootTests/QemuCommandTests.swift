@@ -110,7 +110,8 @@ struct KvmProbeTests {
             Issue.record("expected the deadline, got \(watch.summary)")
             return
         }
-        #expect(ContinuousClock.now - start < .seconds(6))
+        // Not a speed check: only that the deadline, not QEMU, ended the watch (a loaded host is slow).
+        #expect(ContinuousClock.now - start < .seconds(30))
         try await Task.sleep(for: .milliseconds(300))
         #expect(processesMentioning(path).isEmpty, "QEMU is still running after its deadline")
     }

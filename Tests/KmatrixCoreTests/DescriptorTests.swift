@@ -164,8 +164,11 @@ struct BadInputTests {
 
     @Test func toolchainWithoutTheArchitecture() throws {
         let p = try ScratchProject(); defer { p.remove() }
-        try p.edit("Toolchains/gcc.json", replacing: "\"riscv64\": { \"crossCompile\": \"riscv64-linux-gnu-\", \"packages\": [\"gcc-riscv64-linux-gnu\"] }",
-                   with: "\"mips\": { \"crossCompile\": \"mips-linux-gnu-\" }")
+        try p.editJSON("Toolchains/gcc.json") { toolchain in
+            var architectures = toolchain["architectures"] as! [String: Any]
+            architectures["riscv64"] = nil
+            toolchain["architectures"] = architectures
+        }
         expectError(p, file: "matrix.json", field: "cells[0].toolchain", ["cannot build for riscv64", "riscv64-virt"])
     }
 
