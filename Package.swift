@@ -37,6 +37,7 @@ let package = Package(
             name: "KmatrixCore",
             dependencies: [
                 "KmatrixCrypto",
+                "KmatrixArchive",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -44,9 +45,9 @@ let package = Package(
             swiftSettings: strict),
 
         // One library per stage of a cell.
-        .target(name: "KmatrixKernel", dependencies: ["KmatrixCore", "KmatrixArchive"], swiftSettings: strict),
+        .target(name: "KmatrixKernel", dependencies: ["KmatrixCore", "KmatrixCrypto"], swiftSettings: strict),
         .target(name: "KmatrixUserspace", dependencies: ["KmatrixCore", "KmatrixArchive", "KmatrixZlib"], swiftSettings: strict),
-        .target(name: "KmatrixBoot", dependencies: ["KmatrixCore"], swiftSettings: strict),
+        .target(name: "KmatrixBoot", dependencies: ["KmatrixCore", "KmatrixCrypto"], swiftSettings: strict),
         .target(name: "KmatrixDeviceTree", dependencies: ["KmatrixCore", "KmatrixFDT"], swiftSettings: strict),
         .target(
             name: "KmatrixScheduler",

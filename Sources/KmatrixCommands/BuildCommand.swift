@@ -26,10 +26,10 @@ struct BuildCommand: AsyncParsableCommand {
         let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
         guard jobs > 0 else { throw KmatrixError.badInput("--jobs \(jobs): must be at least 1") }
         let source = try SourceResolver.resolve(project.matrix.sources.kernel, what: "kernel", workspace: workspace, file: project.matrix.file)
-        if source.kind == .tarball, !KernelSource.isComplete(workspace.unpacked("linux", sha256: source.sha256)) {
+        if source.kind == .tarball, !SourceTree.isComplete(workspace.unpacked("linux", sha256: source.sha256)) {
             say("unpacking \(source.path) into \(workspace.unpacked("linux", sha256: source.sha256)) (once, for every cell)")
         }
-        let tree = try await KernelSource.prepare(source, workspace: workspace)
+        let tree = try await SourceTree.prepare(source, workspace: workspace)
         let ccache = ProcessRunner.which("ccache")
 
         var rows: [[String]] = []

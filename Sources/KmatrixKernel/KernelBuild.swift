@@ -181,9 +181,11 @@ public enum KernelBuild {
     }
 
     static func commandName(_ command: Command) -> String {
-        let executable = (command.executable as NSString).lastPathComponent
+        // The scheduler's jobserver runs make through a `sh -c` wrapper: name the make.
+        let argv = command.argv.firstIndex { ($0 as NSString).lastPathComponent == "make" }.map { Array(command.argv[$0...]) } ?? command.argv
+        let executable = (argv[0] as NSString).lastPathComponent
         guard executable == "make" else { return executable }
-        let targets = command.argv.dropFirst().filter { !$0.contains("=") && !$0.hasPrefix("-") && !$0.hasPrefix("/") }
+        let targets = argv.dropFirst().filter { !$0.contains("=") && !$0.hasPrefix("-") && !$0.hasPrefix("/") }
         return "make \(targets.joined(separator: " "))"
     }
 

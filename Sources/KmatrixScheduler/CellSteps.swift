@@ -76,9 +76,9 @@ struct StepContext: Sendable {
     // MARK: Sources
 
     func unpackKernel() async -> StepOutcome {
-        let existed = KernelSource.isComplete(workspace.unpacked("linux", sha256: kernelSource.sha256)) || kernelSource.kind == .tree
+        let existed = SourceTree.isComplete(workspace.unpacked("linux", sha256: kernelSource.sha256)) || kernelSource.kind == .tree
         do {
-            let tree = try await KernelSource.prepare(kernelSource, workspace: workspace)
+            let tree = try await SourceTree.prepare(kernelSource, workspace: workspace)
             return StepOutcome(status: .passed, cacheHit: existed, summary: existed ? tree : "unpacked \(kernelSource.path) into \(tree)",
                                outputs: ["tree": tree])
         } catch {

@@ -160,7 +160,3 @@ public struct StepGraph: Sendable {
         return outcomes
     }
 }
-
-extension Duration {
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

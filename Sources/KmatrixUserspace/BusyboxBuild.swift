@@ -55,7 +55,7 @@ public enum BusyboxBuilder {
 
     /// Unpacks the busybox tarball once (`src/busybox-<sha16>`), or uses a tree in place.
     public static func prepareSource(_ source: ResolvedSource, workspace: Workspace) async throws(KmatrixError) -> String {
-        try await SourceTree.prepare(source, name: "busybox", workspace: workspace)
+        try await SourceTree.prepare(source, workspace: workspace, name: "busybox")
     }
 
     /// Configures (defconfig + `plan.configLines`, checked after oldconfig), builds and
@@ -91,7 +91,7 @@ public enum BusyboxBuilder {
             throw .host("cannot create \(plan.buildDirectory)", underlying: error)
         }
         // One build per directory at a time, across processes.
-        let lock = try await LockFile.acquire("\(plan.buildDirectory).lock", timeout: settings.timeout)
+        let lock = try await FileLock.acquire("\(plan.buildDirectory).lock", timeout: settings.timeout)
         defer { lock.release() }
 
         if settings.reuse, let data = fm.contents(atPath: recordPath(plan)),

@@ -37,7 +37,7 @@ struct KernelBuildIntegrationTests {
     func prepare(_ project: Project, target: String) async throws -> (Cell, ResolvedSource, String, KernelConfigInputs) {
         let cell = try #require(project.cells.first { $0.target.name == target })
         let source = try SourceResolver.resolve(project.matrix.sources.kernel, what: "kernel", workspace: Self.workspace, file: project.matrix.file)
-        let tree = try await KernelSource.prepare(source, workspace: Self.workspace)
+        let tree = try await SourceTree.prepare(source, workspace: Self.workspace)
         let inputs = try await KernelConfigInputs.resolve(cell: cell, project: project, source: source)
         return (cell, source, tree, inputs)
     }

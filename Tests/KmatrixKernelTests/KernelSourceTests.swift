@@ -36,14 +36,14 @@ struct KernelSourceTests {
         defer { fixture.remove() }
         let source = try fixture.source()
         let workspace = fixture.workspace
-        async let first = KernelSource.prepare(source, workspace: workspace, name: "pkg")
-        async let second = KernelSource.prepare(source, workspace: workspace, name: "pkg")
+        async let first = SourceTree.prepare(source, workspace: workspace, name: "pkg")
+        async let second = SourceTree.prepare(source, workspace: workspace, name: "pkg")
         let (a, b) = try await (first, second)
         #expect(a == b)
         #expect(a == workspace.unpacked("pkg", sha256: source.sha256))
         let fm = FileManager.default
         #expect(fm.fileExists(atPath: "\(a)/Makefile") && fm.fileExists(atPath: "\(a)/sub/a.c"))
-        #expect(KernelSource.isComplete(a))
+        #expect(SourceTree.isComplete(a))
         let siblings = try fm.contentsOfDirectory(atPath: (a as NSString).deletingLastPathComponent)
         #expect(!siblings.contains { $0.contains(".partial-") })
     }
@@ -58,7 +58,7 @@ struct KernelSourceTests {
         let parent = (tree as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: "\(tree)/half", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "\(parent)/.\((tree as NSString).lastPathComponent).partial-99999", withIntermediateDirectories: true)
-        let path = try await KernelSource.prepare(source, workspace: fixture.workspace, name: "pkg")
+        let path = try await SourceTree.prepare(source, workspace: fixture.workspace, name: "pkg")
         #expect(path == tree)
         #expect(!FileManager.default.fileExists(atPath: "\(tree)/half"))
         #expect(FileManager.default.fileExists(atPath: "\(tree)/Makefile"))
@@ -71,13 +71,13 @@ struct KernelSourceTests {
         defer { fixture.remove() }
         let source = try fixture.source()
         await #expect(throws: KmatrixError.self) {
-            try await KernelSource.prepare(source, workspace: fixture.workspace, name: "pkg")
+            try await SourceTree.prepare(source, workspace: fixture.workspace, name: "pkg")
         }
-        #expect(!KernelSource.isComplete(fixture.workspace.unpacked("pkg", sha256: source.sha256)))
+        #expect(!SourceTree.isComplete(fixture.workspace.unpacked("pkg", sha256: source.sha256)))
     }
 
     @Test func aTreeIsUsedInPlace() async throws {
         let tree = ResolvedSource(kind: .tree, path: "/somewhere/linux", sha256: "t", bytes: 0)
-        #expect(try await KernelSource.prepare(tree, workspace: Workspace(root: "/nonexistent")) == "/somewhere/linux")
+        #expect(try await SourceTree.prepare(tree, workspace: Workspace(root: "/nonexistent")) == "/somewhere/linux")
     }
 }

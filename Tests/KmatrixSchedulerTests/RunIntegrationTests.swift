@@ -41,7 +41,7 @@ struct RunIntegrationTests {
         let cache = try scratchCache()
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let log = "\(cache)/run.out"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary!)
@@ -78,7 +78,7 @@ struct RunIntegrationTests {
 
         // The next run resumes from the cache: the verified config is not made again.
         let relog = "\(cache)/rerun.out"
-        FileManager.default.createFile(atPath: relog, contents: nil)
+        _ = FileManager.default.createFile(atPath: relog, contents: nil)
         let reout = try FileHandle(forWritingTo: URL(fileURLWithPath: relog))
         let rerun = Process()
         rerun.executableURL = URL(fileURLWithPath: Self.binary!)

@@ -115,7 +115,7 @@ struct ArtifactCacheTests {
         let key = ArtifactCache.key(inputs)
         #expect(cache.lookup(kind: "kernel.build", key: key) == nil)
         let failed = try await cache.publish(kind: "kernel.build", key: key, inputs: inputs) { staging in
-            FileManager.default.createFile(atPath: "\(staging)/half", contents: Data("x".utf8))
+            _ = FileManager.default.createFile(atPath: "\(staging)/half", contents: Data("x".utf8))
             return false
         }
         #expect(failed == nil)

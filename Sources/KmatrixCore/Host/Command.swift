@@ -36,3 +36,8 @@ public func shellQuote(_ word: String) -> String {
     if !word.isEmpty, word.unicodeScalars.allSatisfy({ safe.contains($0) }) { return word }
     return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
+
+extension Duration {
+    /// The duration in seconds, for records and reports.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -67,8 +67,8 @@ public enum ProcessRunner {
                 return CapturedOutput(termination: .timedOut, standardOutput: "", standardError: "", duration: ContinuousClock.now - start)
             }
             return CapturedOutput(termination: termination(result.terminationStatus),
-                                  standardOutput: result.standardOutput ?? "",
-                                  standardError: result.standardError ?? "",
+                                  standardOutput: result.standardOutput,
+                                  standardError: result.standardError,
                                   duration: ContinuousClock.now - start)
         } catch {
             throw launchFailure(command, error)

@@ -40,7 +40,7 @@ public enum SourceResolver {
                 throw .badInput("\(file): sources.\(what).sha256: \(path) has sha256 \(digest), the matrix pins \(pinned)")
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
-            return ResolvedSource(kind: .tarball, path: path, sha256: digest, bytes: size ?? 0)
+            return ResolvedSource(kind: .tarball, path: path, sha256: digest, bytes: size)
         }
         var hint = ""
         if let package = spec.debianPackage { hint = " (apt-get install \(package))" }

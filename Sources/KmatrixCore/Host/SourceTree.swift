@@ -1,13 +1,13 @@
 import Foundation
 import KmatrixArchive
-import KmatrixCore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The kernel source tree every cell builds from, out of tree and read-only.
-public enum KernelSource {
+/// A source tree every cell builds from, out of tree and read-only: the kernel's, and
+/// busybox's (one unpack per tarball checksum, shared by every cell and process).
+public enum SourceTree {
     /// Written last into a finished unpack: a tree without it was interrupted.
     public static let markerName = ".kmatrix-unpacked"
 
@@ -90,11 +90,11 @@ public enum KernelSource {
 
 /// An exclusive `flock` on a lock file, held until `release()` (or process exit, which
 /// is what makes a crashed holder harmless).
-struct FileLock {
+public struct FileLock: Sendable {
     let fd: Int32
 
     /// Polls with `LOCK_NB` so that waiting never blocks a thread of the cooperative pool.
-    static func acquire(_ path: String, timeout: Duration) async throws(KmatrixError) -> FileLock {
+    public static func acquire(_ path: String, timeout: Duration) async throws(KmatrixError) -> FileLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .host("cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
         let deadline = ContinuousClock.now + timeout
@@ -116,7 +116,7 @@ struct FileLock {
         return FileLock(fd: fd)
     }
 
-    func release() {
+    public func release() {
         flock(fd, LOCK_UN)
         close(fd)
     }
