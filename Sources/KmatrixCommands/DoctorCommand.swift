@@ -47,11 +47,12 @@ public struct DoctorReport: Sendable, Encodable {
 
     var text: String {
         var out: [String] = []
+        let width = checks.map(\.name.count).max() ?? 34
         for group in ["host", "sources", "toolchain", "qemu"] {
             let rows = checks.filter { $0.group == group }
             guard !rows.isEmpty else { continue }
             out.append("\(group.capitalized):")
-            for row in rows { out.append("  \(row.ok ? "ok     " : "MISSING") \(row.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(row.detail)") }
+            for row in rows { out.append("  \(row.ok ? "ok     " : "MISSING") \(row.name.padding(toLength: width, withPad: " ", startingAt: 0)) \(row.detail)") }
         }
         out.append("Accelerator:")
         out.append("  KVM \(kvm.usable ? "usable" : "unusable"): \(kvm.reason) (probe took \(String(format: "%.1f", kvm.seconds)) s)")
@@ -109,6 +110,7 @@ public enum Doctor {
 
         var compilerVersions: [String: (ok: Bool, detail: String)] = [:]
         var qemuVersions: [String: (ok: Bool, detail: String)] = [:]
+        var staticLibc: [String: String?] = [:]
         let needsProbe = cells.contains { $0.target.qemu.kvmHostArch == KvmProbe.hostArch }
         let kvm = needsProbe
             ? await KvmProbe.run(linuxKernel: probeKernel(workspace: workspace, cells: project.cells))
@@ -131,6 +133,19 @@ public enum Doctor {
                 }
                 if !compilerVersions[compiler]!.ok { missing.append(compiler) }
                 if compilerText.isEmpty { compilerText = "\((compiler as NSString).lastPathComponent) \(compilerVersions[compiler]!.detail)" }
+            }
+            // Busybox is linked statically: the userspace compiler needs the target's libc.a.
+            let userspace = cell.toolchain.userspaceToolchain.flatMap { project.toolchains[$0] } ?? cell.toolchain
+            if let arch = userspace.architectures[cell.target.userspace.debianArch] {
+                let compiler = userspace.compilerPath(for: arch)
+                let name = "static libc for \(compiler)"
+                if staticLibc[compiler] == nil, compilerVersions[compiler]?.ok == true {
+                    staticLibc[compiler] = await staticLibcPath(compiler)
+                    checks.append(.init(group: "toolchain", name: name, ok: staticLibc[compiler]! != nil,
+                                        detail: staticLibc[compiler]!.map { $0 } ?? "\(compiler) finds no libc.a: static busybox cannot link",
+                                        packages: arch.packages))
+                }
+                if staticLibc[compiler].map({ $0 == nil }) ?? false { missing.append("libc.a for \(cell.target.userspace.debianArch)") }
             }
             let qemu = cell.target.qemu
             if qemuVersions[qemu.binary] == nil {
@@ -167,6 +182,13 @@ public enum Doctor {
             candidates += cell.target.kernel.image.paths.map { "\(workspace.kernelBuild(cell))/\($0)" }
         }
         return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// Where the compiler finds `libc.a`; gcc prints the bare name when it has none.
+    static func staticLibcPath(_ compiler: String) async -> String? {
+        guard let output = try? await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(10)) else { return nil }
+        let path = output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        return path.hasPrefix("/") && FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
     /// The first line a tool prints for its version, or why it could not.
