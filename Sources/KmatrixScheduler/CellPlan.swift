@@ -55,7 +55,10 @@ public struct CellPlan: Sendable, Encodable {
         }
         steps.append(unpack(kernelSource, "kernel", layout.kernelSource))
         steps.append(unpack(busyboxSource, "busybox", layout.busyboxSource))
-        let requested = kernel.requestedOptions.map(\.configLine)
+        // Exactly what the config step will ask for, fragment files and matrix options included.
+        let identity = ToolchainIdentity(name: cell.toolchain.name, compiler: cell.toolchain.compilerPath(for: cell.toolchainArch), version: "not probed")
+        let assembled = kernelSource.flatMap { try? KernelConfigInputs.assemble(cell: cell, project: project, source: $0, toolchain: identity) }
+        let requested = assembled.map { $0.requested.map(\.option.configLine) } ?? kernel.requestedOptions.map(\.configLine)
         steps.append(Step(name: "kernel.config",
                           note: "write \(kernel.fragmentPath) (\(requested.count) options: \(requested.joined(separator: " "))), merge, then check every requested option in .config",
                           commands: kernel.configureCommands))

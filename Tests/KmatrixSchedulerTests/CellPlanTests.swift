@@ -54,6 +54,21 @@ struct CellPlanTests {
         #expect(commands.last?.contains("CONFIG_PREFIX=/cache/build/busybox/amd64-gcc/install") == true)
     }
 
+    @Test func configNoteListsMatrixOptionsAndFragments() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try FileManager.default.createDirectory(atPath: "\(p.root)/Fragments", withIntermediateDirectories: true)
+        try p.write("Fragments/debug.config", "CONFIG_PRINTK_TIME=y\n")
+        try p.editJSON("matrix.json") { matrix in
+            matrix["options"] = ["CONFIG_HZ_100=y"]
+            matrix["fragments"] = ["Fragments/debug.config"]
+        }
+        let project = try Project.load(root: p.root)
+        let cell = try #require(project.cells.first { $0.target.name == "arm64-virt" })
+        let plan = CellPlan(cell: cell, project: project, workspace: workspace, jobs: 2, ccache: nil, kernelSource: kernel, busyboxSource: busybox)
+        let note = try step(plan, "kernel.config").note ?? ""
+        #expect(note.contains("CONFIG_HZ_100=y") && note.contains("CONFIG_PRINTK_TIME=y") && note.contains("CONFIG_SERIAL_AMBA_PL011=y"))
+    }
+
     @Test func x86HasNoDeviceTree() throws {
         let p = try plan("x86_64-pc")
         #expect(try step(p, "dtb.check").commands.isEmpty)
