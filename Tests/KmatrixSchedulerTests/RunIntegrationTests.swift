@@ -102,6 +102,38 @@ struct RunIntegrationTests {
         #expect(processesMentioning(cache).isEmpty)
     }
 
+    /// A real failing cell (Kconfig drops what it asked for) beside a good one: the good one
+    /// still builds and passes, the run exits 1, and the results say what failed and why.
+    @Test(.enabled(if: ready && ProcessRunner.which("riscv64-linux-gnu-gcc") != nil && ProcessRunner.which("arm-linux-gnueabihf-gcc") != nil, reason))
+    func aFailingCellDoesNotStopTheOthers() async throws {
+        let dir = NSTemporaryDirectory() + "kmatrix-failing-cell-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var matrix = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/matrix.json"))) as! [String: Any]
+        matrix["cells"] = [
+            ["target": "riscv64-virt", "toolchain": "gcc", "profile": "tiny", "rootfs": "initramfs"],
+            ["target": "arm-vexpress-a9", "toolchain": "gcc", "profile": "tiny", "rootfs": "initramfs",
+             "options": ["# CONFIG_MMU is not set"]],
+        ]
+        try JSONSerialization.data(withJSONObject: matrix).write(to: URL(fileURLWithPath: "\(dir)/matrix.json"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary!)
+        process.arguments = ["run", "--project", repositoryRoot, "--matrix", "\(dir)/matrix.json", "--no-boot", "--plain"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        let results = try RunResults.load(from: "\(Self.defaultCache.runs)/latest")
+        let good = results.cells.first { $0.target == "riscv64-virt" }
+        let bad = results.cells.first { $0.target == "arm-vexpress-a9" }
+        #expect(good?.passed == true, "riscv64 should pass: \(String(describing: good?.outcome))")
+        #expect(bad?.outcome == "config-dropped-options")
+        #expect(bad?.config?.mismatches.contains { $0.option == "CONFIG_ARCH_VEXPRESS" } == true)
+        #expect(bad?.failedStep == "kernel.config[arm-vexpress-a9/gcc/tiny/initramfs]")
+        #expect(results.steps.contains { $0.kind == "kernel.build" && $0.scope.hasPrefix("arm-vexpress-a9") && $0.status == "skipped" })
+    }
+
     @Test(.enabled(if: binary != nil, "needs the kmatrix binary"))
     func aSecondRunOnTheSameCacheIsRefused() async throws {
         let cache = NSTemporaryDirectory() + "kmatrix-lock-test-\(UUID().uuidString)"
