@@ -9,6 +9,8 @@ public final class Progress: Sendable {
         var scope: String
         var step = "waiting"
         var started: ContinuousClock.Instant?
+        /// The finished step's own time, shown once it ended.
+        var finishedSeconds: Double?
         var outcome: String?
         var done = 0
     }
@@ -36,11 +38,14 @@ public final class Progress: Sendable {
             if let index = state.rows.firstIndex(where: { $0.scope == id.scope }) {
                 if let outcome {
                     state.rows[index].done += 1
+                    state.rows[index].started = nil
+                    state.rows[index].finishedSeconds = outcome.seconds
                     if outcome.status != .passed { state.rows[index].outcome = "\(outcome.classification ?? outcome.status.rawValue) in \(id.kind)" }
                     state.rows[index].step = "\(id.kind) \(outcome.status.rawValue)\(outcome.cacheHit ? " (cached)" : "")"
                 } else {
                     state.rows[index].step = id.kind
                     state.rows[index].started = now
+                    state.rows[index].finishedSeconds = nil
                 }
             }
         }
@@ -89,7 +94,8 @@ public final class Progress: Sendable {
             if state.drawn > 0 { out += "\u{1B}[\(state.drawn)A" }
             let width = state.rows.map(\.scope.count).max() ?? 10
             for row in state.rows {
-                let elapsed = row.started.map { String(format: "%6.1fs", ($0.duration(to: now)).seconds) } ?? "       "
+                let seconds = row.started.map { $0.duration(to: now).seconds } ?? row.finishedSeconds
+                let elapsed = seconds.map { String(format: "%6.1fs", $0) } ?? "       "
                 let status = row.outcome.map { " -> \($0)" } ?? ""
                 out += "\u{1B}[2K\(row.scope.padding(toLength: width, withPad: " ", startingAt: 0))  \(elapsed)  \(row.step)\(status)\n"
             }
