@@ -124,7 +124,7 @@ for target in $targets; do
     bmake=(make -C "$bsrc" O="$bb" CROSS_COMPILE=$cross)
     echo "== $target ($mode)"
 
-    if [ "$mode" != rerun ]; then
+    if [ "$mode" != rerun ] || [ ! -f "$kb/.config" ]; then
         [ -f "$frags/$target.config" ] || { echo "no fragment $frags/$target.config" >&2; exit 2; }
         kconfig() {
             "${kmake[@]}" tinyconfig &&
@@ -135,11 +135,11 @@ for target in $targets; do
     fi
     phase "$target" kernel-build quiet "$logs/kernel.log" "${kmake[@]}" -j"$jobs" $make_targets
 
-    if [ "$mode" = cold ]; then
+    if [ "$mode" = cold ] || [ ! -f "$bb/.config" ]; then
         bconfig() {
             "${bmake[@]}" defconfig &&
             sed -i -e 's/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/' -e 's/^CONFIG_TC=y/# CONFIG_TC is not set/' "$bb/.config" &&
-            (yes '' | "${bmake[@]}" oldconfig)
+            { yes '' || true; } | "${bmake[@]}" oldconfig
         }
         phase "$target" busybox-config quiet "$logs/busybox.log" bconfig
     fi

@@ -16,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ProjectOptions
-    @Option(help: "Job slots shared by every build and boot (default: the number of cores).") var jobs: Int?
+    @Option(help: "Job slots shared by every make (default: the number of cores).") var jobs: Int?
     @Flag(help: "Build and check only; boot nothing.") var noBoot = false
     @Flag(help: "Boot cells whose DTB check failed (the cell still fails).") var bootAnyway = false
     @Flag(help: "Add earlycon= to every boot's command line.") var earlycon = false

@@ -8,7 +8,7 @@ import KmatrixUserspace
 
 /// How `kmatrix run` behaves.
 public struct RunSettings: Sendable {
-    /// Job slots shared by every make and boot.
+    /// Job slots shared by every make.
     public var jobs: Int
     public var boot = true
     /// Boot cells whose DTB check failed (the cell still fails).
