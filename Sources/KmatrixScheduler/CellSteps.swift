@@ -21,7 +21,7 @@ struct StepContext: Sendable {
     let records: RecordStore
 
     /// Bumped when what a step writes changes, so old cache entries are not reused.
-    static let rootfsFormat = "kmatrix-rootfs-1"
+    static let rootfsFormat = "kmatrix-rootfs-2"
 
     func logPath(_ id: StepID) -> String {
         let dir = "\(runDirectory)/logs/\(id.kind)"
@@ -290,9 +290,12 @@ struct StepContext: Sendable {
                     if kind == .initramfs {
                         _ = try InitramfsWriter.write(tree, to: "\(staging)/\(fileName)")
                     } else {
+                        // Disk images get a power-of-two size: QEMU refuses any other SD card
+                        // ("SD card size has to be a power of 2"), and virtio does not mind.
+                        let size = kind == .disk ? powerOfTwoKiB(FilesystemImage.suggestedSizeKiB(tree)) : nil
                         _ = try await FilesystemImage.make(tree, filesystem: cell.rootDevice.filesystem ?? "ext2",
                                                            output: "\(staging)/\(fileName)", directory: "\(staging)/tree",
-                                                           logPath: logPath(id))
+                                                           sizeKiB: size, logPath: logPath(id))
                         try? FileManager.default.removeItem(atPath: "\(staging)/tree")
                     }
                     return true
@@ -402,6 +405,13 @@ struct StepContext: Sendable {
 }
 
 // MARK: - Small file helpers
+
+/// The smallest power of two KiB that holds `kib` (at least 4 MiB).
+func powerOfTwoKiB(_ kib: Int) -> Int {
+    var size = 4096
+    while size < kib { size *= 2 }
+    return size
+}
 
 func readJSON<T: Decodable>(_ type: T.Type, _ path: String) -> T? {
     guard let data = FileManager.default.contents(atPath: path) else { return nil }

@@ -206,3 +206,14 @@ struct JobserverTests {
         #expect(status == .exited(2), "make reports a failed recipe as 2")
     }
 }
+
+@Suite("Disk image sizes")
+struct DiskImageSizeTests {
+    /// QEMU takes only power-of-two SD cards ("Invalid SD card size: 3 MiB").
+    @Test func diskImagesArePowersOfTwo() {
+        #expect(powerOfTwoKiB(3 * 1024) == 4096)
+        #expect(powerOfTwoKiB(4096) == 4096)
+        #expect(powerOfTwoKiB(4097) == 8192)
+        #expect(powerOfTwoKiB(100_000) == 131_072)
+    }
+}
