@@ -25,6 +25,24 @@ struct RunIntegrationTests {
     }
     static let reason: Comment = "needs the kmatrix binary, make, x86_64-linux-gnu-gcc and an unpacked kernel source in ~/.cache/kmatrix (Scripts/bootstrap, then any kmatrix run)"
 
+    /// Starts the kmatrix binary with its output going to `log` (or nowhere).
+    func launch(_ arguments: [String], log: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary!)
+        process.arguments = arguments
+        if let log {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = output
+            process.standardError = output
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
+    }
+
     /// A cache of its own that borrows the unpacked sources and fetched tarballs.
     func scratchCache() throws -> String {
         let root = NSTemporaryDirectory() + "kmatrix-run-test-\(UUID().uuidString)"
@@ -41,14 +59,7 @@ struct RunIntegrationTests {
         let cache = try scratchCache()
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let log = "\(cache)/run.out"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary!)
-        process.arguments = ["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"]
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+        let process = try launch(["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"], log: log)
         // Wait until the kernel compile is under way: make and gcc are running.
         let deadline = ContinuousClock.now + .seconds(240)
         while ContinuousClock.now < deadline {
@@ -62,7 +73,6 @@ struct RunIntegrationTests {
         process.interrupt()
         process.waitUntilExit()
         let stopTime = ContinuousClock.now - interrupted
-        try? output.close()
         #expect(process.terminationStatus == 130)
         // The issue asks for two seconds; the bound is looser because tests run beside builds.
         #expect(stopTime < .seconds(8), "kmatrix took \(stopTime) to stop")
@@ -78,14 +88,7 @@ struct RunIntegrationTests {
 
         // The next run resumes from the cache: the verified config is not made again.
         let relog = "\(cache)/rerun.out"
-        _ = FileManager.default.createFile(atPath: relog, contents: nil)
-        let reout = try FileHandle(forWritingTo: URL(fileURLWithPath: relog))
-        let rerun = Process()
-        rerun.executableURL = URL(fileURLWithPath: Self.binary!)
-        rerun.arguments = ["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"]
-        rerun.standardOutput = reout
-        rerun.standardError = reout
-        try rerun.run()
+        let rerun = try launch(["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"], log: relog)
         let resumeDeadline = ContinuousClock.now + .seconds(120)
         var text = ""
         while ContinuousClock.now < resumeDeadline, rerun.isRunning {
@@ -95,7 +98,6 @@ struct RunIntegrationTests {
         }
         rerun.interrupt()
         rerun.waitUntilExit()
-        try? reout.close()
         text = (try? String(contentsOfFile: relog, encoding: .utf8)) ?? ""
         #expect(text.contains("kernel.config[x86_64-pc/gcc/tiny/initramfs] passed cached"), "rerun output:\n\(text)")
         try await Task.sleep(for: .milliseconds(500))
@@ -116,12 +118,7 @@ struct RunIntegrationTests {
              "options": ["# CONFIG_MMU is not set"]],
         ]
         try JSONSerialization.data(withJSONObject: matrix).write(to: URL(fileURLWithPath: "\(dir)/matrix.json"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary!)
-        process.arguments = ["run", "--project", repositoryRoot, "--matrix", "\(dir)/matrix.json", "--no-boot", "--plain"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try launch(["run", "--project", repositoryRoot, "--matrix", "\(dir)/matrix.json", "--no-boot", "--plain"])
         process.waitUntilExit()
         #expect(process.terminationStatus == 1)
         let results = try RunResults.load(from: "\(Self.defaultCache.runs)/latest")
