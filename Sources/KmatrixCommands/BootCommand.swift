@@ -67,7 +67,7 @@ struct BootCommand: AsyncParsableCommand {
                     let images = try BootImages.forCell(cell, workspace: workspace)
                     jobs.append(Job(name: cell.id, invocation: images.invocation(target: cell.target, rootDevice: cell.rootDevice),
                                     logDirectory: BootRunner.logDirectory(for: cell, workspace: workspace), buildDirectory: images.buildDirectory,
-                                    expect: cell.expect))
+                                    expect: cell.expect?.rawValue))
                 } catch {
                     missing.append(error)
                 }

@@ -50,11 +50,11 @@ struct BuildCommand: AsyncParsableCommand {
                 exitCode = 3
                 continue
             }
-            let passed = record.succeeded || record.failure?.kind.rawValue == cell.expect
+            let passed = record.succeeded || record.failure?.kind.rawValue == cell.expect?.rawValue
             if !passed { exitCode = max(exitCode, 1) }
             if let failure = record.failure {
                 say(failure.description.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-                if passed { say("  (expected: the matrix marks this cell '\(cell.expect ?? "")')") }
+                if passed { say("  (expected: the matrix marks this cell '\(cell.expect?.rawValue ?? "")')") }
             } else {
                 say("  built in \(String(format: "%.0f", record.buildSeconds)) s (CPU \(String(format: "%.0f", record.buildCPUSeconds)) s), image \(record.imageBytes.map(byteCount) ?? "?"), \(record.warnings) warning(s)")
             }

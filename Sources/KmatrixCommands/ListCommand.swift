@@ -32,7 +32,7 @@ struct ListCommand: AsyncParsableCommand {
             toolchains: project.toolchains.values.sorted { $0.name < $1.name }.map {
                 .init(name: $0.name, description: $0.description, file: $0.file, architectures: $0.architectures.keys.sorted())
             },
-            cells: cells.map { .init(id: $0.id, target: $0.target.name, toolchain: $0.toolchain.name, profile: $0.profileName, rootfs: $0.rootName, expect: $0.expect) })
+            cells: cells.map { .init(id: $0.id, target: $0.target.name, toolchain: $0.toolchain.name, profile: $0.profileName, rootfs: $0.rootName, expect: $0.expect?.rawValue) })
         if json { return try printJSON(listing) }
 
         print("Targets:")

@@ -3,23 +3,12 @@ import KmatrixCore
 
 /// Why a cell's kernel failed. The kind is the classification results and `expect` use.
 public struct KernelFailure: Sendable, Codable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable, Codable {
-        /// The base config, merge_config.sh or olddefconfig failed.
-        case configFailed = "config-failed"
-        /// Kconfig dropped or changed requested options; nothing was built.
-        case configDroppedOptions = "config-dropped-options"
-        /// make failed or stopped at its deadline.
-        case buildFailed = "build-failed"
-        /// make succeeded but an artifact the target names is not in the build tree.
-        case artifactMissing = "artifact-missing"
-    }
-
-    public var kind: Kind
+    public var kind: FailureClass
     public var message: String
     /// The last lines of the log (or the list of dropped options).
     public var excerpt: [String]
 
-    public init(_ kind: Kind, _ message: String, excerpt: [String] = []) {
+    public init(_ kind: FailureClass, _ message: String, excerpt: [String] = []) {
         self.kind = kind
         self.message = message
         self.excerpt = excerpt

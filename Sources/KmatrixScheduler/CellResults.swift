@@ -13,7 +13,7 @@ extension StepContext {
         let interrupted = steps.contains { outcomes[$0]?.status == .interrupted }
         var outcome = "pass"
         if let failing { outcome = outcomes[failing]?.classification ?? "failed" } else if interrupted { outcome = "interrupted" }
-        let expected = cell.expect ?? "pass"
+        let expected = cell.expect?.rawValue ?? "pass"
         var result = CellResult(id: cell.id, target: cell.target.name, toolchain: cell.toolchain.name, profile: cell.profileName,
                                 rootfs: cell.rootName, arch: cell.target.kernel.arch, outcome: outcome, passed: outcome == expected,
                                 failedStep: failing?.description, steps: steps.map(\.description))

@@ -127,7 +127,7 @@ public struct CellSpec: Sendable, Equatable, Codable {
     /// Options added to the kernels of these cells only.
     public var options: [KernelOption]
     /// Cells expected to fail (a known-bad configuration kept as a regression check).
-    public var expect: String?
+    public var expect: CellOutcome?
 
     enum CodingKeys: String, CodingKey, CaseIterable { case target, toolchain, profile, rootfs, options, expect }
 
@@ -139,7 +139,13 @@ public struct CellSpec: Sendable, Equatable, Codable {
         profiles = try Self.names(c, .profile)
         rootfs = try c.contains(.rootfs) ? Self.names(c, .rootfs) : ["initramfs"]
         options = try c.value(.options, default: [])
-        expect = try c.decodeIfPresent(String.self, forKey: .expect)
+        if let raw = try c.decodeIfPresent(String.self, forKey: .expect) {
+            guard let outcome = CellOutcome(rawValue: raw) else {
+                throw FieldProblem(path: c.codingPath.map(fieldName) + [CodingKeys.expect.stringValue],
+                                   message: "'\(raw)' is not an outcome; valid: \(CellOutcome.allRawValues.joined(separator: ", "))")
+            }
+            expect = outcome
+        }
     }
 
     private static func names(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> [String] {

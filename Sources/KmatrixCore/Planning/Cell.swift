@@ -10,7 +10,7 @@ public struct Cell: Sendable, Equatable {
     public var rootName: String
     public var rootDevice: RootDeviceSpec
     public var extraOptions: [KernelOption]
-    public var expect: String?
+    public var expect: CellOutcome?
 
     /// `target/toolchain/profile/rootfs`, e.g. `arm64-virt/gcc/tiny/initramfs`.
     public var id: String { "\(target.name)/\(toolchain.name)/\(profileName)/\(rootName)" }
