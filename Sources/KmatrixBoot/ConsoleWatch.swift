@@ -1,25 +1,5 @@
 import Foundation
-
-/// The userspace marker kmatrix's init prints: `KMATRIX-BOOT-OK arch=... release=... uptime=...`.
-public enum BootMarker {
-    public static let prefix = "KMATRIX-BOOT-OK"
-
-    /// The `key=value` words after the marker on its line.
-    public static func fields(of line: String, after range: Range<String.Index>) -> [String: String] {
-        var fields: [String: String] = [:]
-        var text = line[range.upperBound...]
-        // The kernel writes to the console directly while userspace goes through the tty:
-        // a kernel message can land inside the marker line. Its timestamp ends the fields.
-        if let kernel = text.range(of: #"\[ *[0-9]+\.[0-9]+\]"#, options: .regularExpression) {
-            text = text[..<kernel.lowerBound]
-        }
-        for word in text.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
-            guard let equals = word.firstIndex(of: "="), equals != word.startIndex else { continue }
-            fields[String(word[..<equals])] = String(word[word.index(after: equals)...])
-        }
-        return fields
-    }
-}
+import KmatrixCore
 
 /// Reads a serial console as it arrives, chunk by chunk (lines may be split anywhere),
 /// and keeps what the verdict needs: phase times, the marker, the first failure and its

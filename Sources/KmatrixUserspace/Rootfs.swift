@@ -60,11 +60,6 @@ public struct RootfsOptions: Sendable {
 
 /// The rootfs skeleton of seed 003 around a busybox install, as a `RootfsTree`.
 public enum Rootfs {
-    /// The line prefix the unattended init prints when userspace is up, followed by
-    /// `arch=<uname -m> release=<uname -r> uptime=<seconds>` (and `modules=<loaded>/<total>`
-    /// when the rootfs carries modules). `KmatrixBoot.BootMarker.prefix` must equal it.
-    public static let bootMarkerPrefix = "KMATRIX-BOOT-OK"
-
     public static let directories: [(String, UInt32)] = [
         ("bin", 0o755), ("sbin", 0o755), ("usr", 0o755), ("usr/bin", 0o755), ("usr/sbin", 0o755),
         ("etc", 0o755), ("etc/init.d", 0o755), ("dev", 0o755), ("dev/pts", 0o755), ("proc", 0o555), ("sys", 0o555),
@@ -223,7 +218,7 @@ public enum Rootfs {
         grep -q ' /dev ' /proc/mounts || mount -t devtmpfs devtmpfs /dev 2>/dev/null
         modules=""
         if [ -d /lib/modules ]; then modules=" modules=$(/etc/init.d/load-modules)"; fi
-        echo "\(bootMarkerPrefix) arch=$(uname -m) release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)$modules"
+        echo "\(BootMarker.prefix) arch=$(uname -m) release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)$modules"
         sync
         reboot -f
         # reboot -f returned: exiting makes the kernel panic, which ends the run too.

@@ -48,7 +48,7 @@ struct RootfsTests {
         #expect(byName["bin/sh"].map { String(decoding: $0.data, as: UTF8.self) } == "busybox")
         let initText = String(decoding: try #require(byName["init"]).data, as: UTF8.self)
         #expect(byName["init"]?.permissions == 0o755)
-        #expect(initText.contains("echo \"\(Rootfs.bootMarkerPrefix) arch=$(uname -m) release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"))
+        #expect(initText.contains("echo \"\(BootMarker.prefix) arch=$(uname -m) release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"))
         #expect(initText.contains("reboot -f"))
         let rcS = String(decoding: try #require(byName["etc/init.d/rcS"]).data, as: UTF8.self)
         for line in ["mount -a", "mount -t devpts devpts /dev/pts", "/sbin/mdev > /proc/sys/kernel/hotplug", "mdev -s"] {
@@ -107,7 +107,7 @@ struct RootfsTests {
         #expect(stat.contains("User:     0   Group:     0"))
         #expect(stat.contains("Device major/minor number: 05:01") || stat.contains("Device major/minor number: 005:001"), "\(stat)")
         try runTool(["/sbin/debugfs", "-R", "cat /init", one.path], stdout: out)
-        #expect(try String(contentsOfFile: out, encoding: .utf8).contains(Rootfs.bootMarkerPrefix))
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains(BootMarker.prefix))
         try runTool(["/sbin/debugfs", "-R", "stat /tmp", one.path], stdout: out)
         #expect(try String(contentsOfFile: out, encoding: .utf8).contains("Mode:  01777"))
         // fsck finds nothing to fix.
