@@ -126,7 +126,9 @@ start() {
 }
 
 passed=0 failed=0
-# check NAME DESCRIPTION COMMAND...: one verdict; on failure, what bootstrap printed.
+declare -A shown=()
+# check NAME DESCRIPTION COMMAND...: one verdict; on a case's first failure, what bootstrap
+# printed there.
 check() {
   local name=$1 what=$2
   shift 2
@@ -136,6 +138,8 @@ check() {
   else
     failed=$((failed + 1))
     echo "FAIL: $name: $what"
+    [ -z "${shown[$name]:-}" ] || return 0
+    shown[$name]=1
     echo "  exit status $(cat "$t/$name/rc"), output:"
     sed 's/^/  | /' "$t/$name/out"
   fi
