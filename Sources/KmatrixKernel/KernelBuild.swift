@@ -67,8 +67,8 @@ public enum KernelBuild {
     /// A configuration that failed is not built: the record carries its failure.
     /// Throws only when the host fails; a failing build is a record with a `failure`.
     public static func build(_ plan: KernelPlan, inputs: KernelBuildInputs, configuration: KernelConfiguration,
-                             source: ResolvedSource, outputDirectory: String,
-                             timeout: Duration = .seconds(3 * 3600)) async throws(KmatrixError) -> KernelBuildRecord {
+                             source: ResolvedSource, outputDirectory: String, timeout: Duration = .seconds(3 * 3600),
+                             wrap: @Sendable (Command) -> Command = { $0 }) async throws(KmatrixError) -> KernelBuildRecord {
         try prepareDirectory(outputDirectory)
         let log = "\(plan.buildDirectory)/build.log"
         var record = KernelBuildRecord(
@@ -104,15 +104,12 @@ public enum KernelBuild {
 
         let start = ContinuousClock.now
         let cpuBefore = childrenCPUSeconds()
-        var steps = [plan.buildCommand(modules: inputs.modules)]
-        let staging = "\(plan.buildDirectory)/modules-staging"
-        if inputs.modules {
-            try removeIfPresent(staging)
-            steps.append(plan.modulesInstallCommand(stagingDirectory: staging))
-        }
+        let staging = plan.modulesStaging
+        if inputs.modules { try removeIfPresent(staging) }
         var failedStep: (Command, Termination)?
-        for command in steps {
-            let termination = try await runLogged(command, log: log, timeout: timeout)
+        // The jobserver wrapper is how a command runs, not what it is: logs show the make.
+        for command in plan.buildCommands(modules: inputs.modules) {
+            let termination = try await runLogged(command, log: log, timeout: timeout, wrap: wrap)
             if !termination.succeeded { failedStep = (command, termination); break }
         }
         record.buildSeconds = seconds(since: start)
@@ -173,9 +170,10 @@ public enum KernelBuild {
     // MARK: - Helpers
 
     /// Runs one command with its output appended to `log`, after a line showing it.
-    static func runLogged(_ command: Command, log: String, timeout: Duration) async throws(KmatrixError) -> Termination {
+    static func runLogged(_ command: Command, log: String, timeout: Duration,
+                          wrap: @Sendable (Command) -> Command = { $0 }) async throws(KmatrixError) -> Termination {
         appendLine(log, "$ \(command)")
-        let termination = try await ProcessRunner.run(command, logPath: log, timeout: timeout)
+        let termination = try await ProcessRunner.run(wrap(command), logPath: log, timeout: timeout)
         if !termination.succeeded { appendLine(log, "kmatrix: \(commandName(command)) ended with \(termination)") }
         return termination
     }
@@ -242,10 +240,7 @@ public enum KernelBuild {
         (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
     }
 
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
+    static func seconds(since start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start).seconds }
 
     /// User + system CPU seconds of every child this process has reaped so far.
     static func childrenCPUSeconds() -> Double {

@@ -13,12 +13,9 @@ public struct KernelPlan: Sendable {
     public var jobs: Int?
     /// Wrap compilers in ccache (when it is installed).
     public var ccache: String?
-    /// Added to the environment of every command (a scheduler's `MAKEFLAGS` jobserver,
-    /// `CCACHE_DIR`...); wins over the reproducible defaults.
+    /// Added to the environment of every command (`CCACHE_DIR`...); wins over the
+    /// reproducible defaults.
     public var environment: [String: String?]
-    /// Applied to every make command: the scheduler's jobserver wrapper joins each make
-    /// to the run's shared pool of job slots.
-    public var wrap: @Sendable (Command) -> Command = { $0 }
 
     public init(cell: Cell, sourceTree: String, buildDirectory: String, jobs: Int?, ccache: String? = nil,
                 environment: [String: String?] = [:]) {
@@ -49,7 +46,7 @@ public struct KernelPlan: Sendable {
             argv.append("HOSTCC=\(ccache) gcc")
         }
         if let jobs { argv.append("-j\(jobs)") }
-        return wrap(Command(argv + targets, environment: commandEnvironment))
+        return Command(argv + targets, environment: commandEnvironment)
     }
 
     /// The reproducible defaults with the caller's additions on top.
@@ -100,18 +97,15 @@ public struct KernelPlan: Sendable {
 
     public var configPath: String { "\(buildDirectory)/.config" }
 
-    /// The image and the DTBs the target names.
-    public var buildCommand: Command { buildCommand(modules: false) }
-
     /// The image, the DTBs and, when the config has any `=m`, the modules, in one make
-    /// so that `-j` spans them all.
-    public func buildCommand(modules: Bool) -> Command {
-        make([cell.target.kernel.image.target] + cell.target.kernel.dtbs.map(\.target) + (modules ? ["modules"] : []), jobs: jobs)
+    /// so that `-j` spans them all; then the modules staged into `modulesStaging`.
+    public func buildCommands(modules: Bool) -> [Command] {
+        let build = make([cell.target.kernel.image.target] + cell.target.kernel.dtbs.map(\.target) + (modules ? ["modules"] : []), jobs: jobs)
+        return modules ? [build, make(["modules_install", "INSTALL_MOD_PATH=\(modulesStaging)"])] : [build]
     }
 
-    public func modulesInstallCommand(stagingDirectory: String) -> Command {
-        make(["modules_install", "INSTALL_MOD_PATH=\(stagingDirectory)"])
-    }
+    /// Where `modules_install` stages the modules (`<staging>/lib/modules/<release>`).
+    public var modulesStaging: String { "\(buildDirectory)/modules-staging" }
 
 
     /// Where the image lands (first candidate; the build step checks them all).

@@ -33,7 +33,7 @@ public struct RunComparison: Sendable, Encodable {
         removed = old.cells.map(\.id).filter { after[$0] == nil }
         for cell in new.cells {
             guard let previous = before[cell.id] else { continue }
-            let change = Change(cell: cell.id, before: previous.outcome, after: cell.outcome)
+            let change = Change(cell: cell.id, before: previous.outcome.rawValue, after: cell.outcome.rawValue)
             switch (previous.passed, cell.passed) {
             case (true, false): newFailures.append(change)
             case (false, true): fixed.append(change)

@@ -6,18 +6,27 @@ import KmatrixDeviceTree
 import KmatrixKernel
 import KmatrixUserspace
 
-/// How `kmatrix run` behaves.
+/// How a run behaves: `kmatrix run`, and the parts of it `build`, `rootfs` and `boot` run.
 public struct RunSettings: Sendable {
     /// Job slots shared by every make.
     public var jobs: Int
-    public var boot = true
+    /// The kinds of step the command wants; the steps they need come along.
+    public var goals: Set<StepKind> = Set(StepKind.allCases)
     /// Boot cells whose DTB check failed (the cell still fails).
     public var bootAnyway = false
-    public var earlycon = false
     public var live = false
     public var command: [String] = []
+    public var rootfs = RootfsSettings()
+    public var bootSettings = BootSettings()
+    /// A read-only cache consulted before building (`--cache-from`).
+    public var upstreamCache: String?
 
     public init(jobs: Int) { self.jobs = jobs }
+
+    public var boot: Bool {
+        get { goals.contains(.boot) }
+        set { if newValue { goals.insert(.boot) } else { goals.remove(.boot) } }
+    }
 }
 
 /// One run of the matrix: plans every selected cell into steps, runs them under one
@@ -41,6 +50,8 @@ public struct MatrixRun: Sendable {
         public var directory: String
         /// Some failure was the host's (a missing tool, a full disk), not a cell's.
         public var hostFailed: Bool
+        /// Every step's outcome with its typed output, for commands that print more than results.json.
+        public var outcomes: [StepID: StepOutcome]
     }
 
     public func execute() async throws(KmatrixError) -> Finished {
@@ -57,26 +68,15 @@ public struct MatrixRun: Sendable {
         }
         let cpuBefore = Self.cpuSeconds()
 
-        let kernelSource = try SourceResolver.resolve(project.matrix.sources.kernel, what: "kernel", workspace: workspace, file: project.matrix.file)
-        let busyboxSource = try SourceResolver.resolve(project.matrix.sources.busybox, what: "busybox", workspace: workspace, file: project.matrix.file)
-        let jobserver = try Jobserver(slots: settings.jobs, directory: runDirectory)
-        let cache = ArtifactCache(root: workspace.cache)
-        cache.sweepStaging()
-        let probeKernel = MatrixRun.probeKernel(workspace: workspace, cells: project.cells)
-        let accelerators = AcceleratorChoice(probeKernel: probeKernel, cacheFile: AcceleratorChoice.cacheFile(in: workspace))
-        let context = StepContext(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
-                                  kernelSource: kernelSource, busyboxSource: busyboxSource, jobserver: jobserver,
-                                  cache: cache, accelerators: accelerators, ccache: ProcessRunner.which("ccache"),
-                                  records: RecordStore())
-        var graph = StepGraph()
-        var cellSteps: [String: [StepID]] = [:]
-        for cell in cells { cellSteps[cell.id] = context.addSteps(for: cell, to: &graph) }
+        let context = try Self.context(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
+                                       cells: cells)
+        let cellGraph = CellGraph(cells: cells, project: project, settings: settings)
+        let graph = cellGraph.graph(context)
         let problems = graph.validate()
         guard problems.isEmpty else { throw .host("kmatrix planned a broken step graph: \(problems.joined(separator: "; "))") }
 
-        let scopes = [StepID.kernelSourceScope, StepID.busyboxSourceScope]
-            + Array(Set(cells.map { context.busyboxScope($0) })).sorted() + cells.map(\.id)
-        let progress = Progress(scopes: scopes, live: settings.live)
+        let sharedScopes = cellGraph.order.filter { [.sourceKernel, .sourceBusybox, .busyboxBuild].contains($0.kind) }.map(\.scope)
+        let progress = Progress(scopes: sharedScopes + cells.map(\.id), live: settings.live)
         let redraw = progress.start()
         let outcomes = await withTaskCancellationHandler {
             await graph.run { id, outcome in progress.stepChanged(id, outcome) }
@@ -86,9 +86,9 @@ public struct MatrixRun: Sendable {
         var cellResults: [CellResult] = []
         var hostFailed = false
         for cell in cells {
-            let result = await context.result(for: cell, steps: cellSteps[cell.id]!, outcomes: outcomes)
-            if result.outcome == "infrastructure" { hostFailed = true }
-            progress.cellFinished(cell.id, outcome: result.passed ? "pass" : result.outcome)
+            let result = CellResult(cell: cell, steps: cellGraph.cellSteps[cell.id] ?? [], outcomes: outcomes, project: project)
+            if result.outcome.failure?.isHostFailure == true { hostFailed = true }
+            progress.cellFinished(cell.id, outcome: result.outcome.rawValue)
             cellResults.append(result)
         }
         progress.stop(redraw)
@@ -100,7 +100,7 @@ public struct MatrixRun: Sendable {
         if interrupted || !settings.boot {
             // Nothing to probe for: an interrupted run must end now, a run without boots needs no accelerator.
             kvm = "not probed (\(interrupted ? "interrupted" : "no boots"))"
-        } else if cells.contains(where: { $0.target.qemu.kvmHostArch == KvmProbe.hostArch }) {
+        } else if cells.contains(where: { $0.target.qemu.kvmHostArch == KvmProbe.hostArch }), let accelerators = context.accelerators {
             let probe = await accelerators.kvmProbe()
             kvm = "\(probe.usable ? "usable" : "unusable"): \(probe.reason)"
         } else {
@@ -110,7 +110,7 @@ public struct MatrixRun: Sendable {
                            cpuSeconds: cpu, floorSeconds: cpu / Double(max(cores, 1)), jobs: settings.jobs, cores: cores,
                            host: ProcessInfo.processInfo.hostName, hostArch: KvmProbe.hostArch, kvm: kvm,
                            matrix: project.matrix.file, cache: workspace.root, command: settings.command, interrupted: interrupted)
-        let steps = graph.order.map { StepResult(id: $0, outcome: outcomes[$0]!) }
+        let steps = graph.order.compactMap { id in outcomes[id].map { StepResult(id: id, outcome: $0) } }
         let results = RunResults(run: info, cells: cellResults, steps: steps)
         do { try Reports.write(results, to: runDirectory) } catch {
             throw .host("cannot write the reports into \(runDirectory) (is the disk full?)", underlying: error)
@@ -118,7 +118,40 @@ public struct MatrixRun: Sendable {
         let latest = "\(workspace.runs)/latest"
         try? FileManager.default.removeItem(atPath: latest)
         try? FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: runID)
-        return Finished(results: results, directory: runDirectory, hostFailed: hostFailed)
+        return Finished(results: results, directory: runDirectory, hostFailed: hostFailed, outcomes: outcomes)
+    }
+
+    /// What the steps share. Without `runDirectory` (planning) nothing is started: no
+    /// jobserver, no KVM probe, missing sources are left nil for the plan to name.
+    static func context(project: Project, workspace: Workspace, settings: RunSettings, runDirectory: String?,
+                        cells: [Cell], sources: PlanSources? = nil) throws(KmatrixError) -> StepContext {
+        let planning = runDirectory == nil
+        func resolve(_ spec: SourceSpec, _ what: String) throws(KmatrixError) -> ResolvedSource? {
+            do throws(KmatrixError) {
+                return try SourceResolver.resolve(spec, what: what, workspace: workspace, file: project.matrix.file)
+            } catch {
+                if planning, error.kind == .hostFailure { return nil }
+                throw error
+            }
+        }
+        var kernelSource = sources?.kernel, busyboxSource = sources?.busybox
+        if sources == nil {
+            kernelSource = try resolve(project.matrix.sources.kernel, "kernel")
+            busyboxSource = try resolve(project.matrix.sources.busybox, "busybox")
+        }
+        let cache = ArtifactCache(root: workspace.cache)
+        var jobserver: Jobserver?
+        var accelerators: AcceleratorChoice?
+        if let runDirectory {
+            jobserver = try Jobserver(slots: settings.jobs, directory: runDirectory)
+            cache.sweepStaging()
+            accelerators = AcceleratorChoice(probeKernel: MatrixRun.probeKernel(workspace: workspace, cells: project.cells),
+                                             cacheFile: AcceleratorChoice.cacheFile(in: workspace))
+        }
+        return StepContext(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
+                           kernelSource: kernelSource, busyboxSource: busyboxSource, jobserver: jobserver, cache: cache,
+                           upstream: settings.upstreamCache.map { ArtifactCache(root: Workspace(root: $0).cache) },
+                           accelerators: accelerators, ccache: ProcessRunner.which("ccache"), compilers: CompilerVersions())
     }
 
     static func runID(_ date: Date) -> String {
@@ -149,26 +182,3 @@ public struct MatrixRun: Sendable {
     }
 }
 
-extension StepID {
-    static let kernelSourceScope = "linux"
-    static let busyboxSourceScope = "busybox"
-}
-
-/// Records steps hand to the cell results (kernel records, DTB reports, boot records).
-actor RecordStore {
-    var configurations: [String: KernelConfiguration] = [:]
-    var kernels: [String: KernelBuildRecord] = [:]
-    var busyboxes: [String: BusyboxBuildRecord] = [:]
-    var images: [String: String] = [:]
-    var deviceTrees: [String: DeviceTreeReport] = [:]
-    var boots: [String: BootRecord] = [:]
-    var excerpts: [StepID: [String]] = [:]
-
-    func set(configuration: KernelConfiguration, for cell: String) { configurations[cell] = configuration }
-    func set(kernel: KernelBuildRecord, for cell: String) { kernels[cell] = kernel }
-    func set(busybox: BusyboxBuildRecord, for scope: String) { busyboxes[scope] = busybox }
-    func set(image: String, for cell: String) { images[cell] = image }
-    func set(deviceTree: DeviceTreeReport, for cell: String) { deviceTrees[cell] = deviceTree }
-    func set(boot: BootRecord, for cell: String) { boots[cell] = boot }
-    func set(excerpt: [String], for step: StepID) { excerpts[step] = excerpt }
-}

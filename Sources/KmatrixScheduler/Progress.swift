@@ -40,10 +40,10 @@ public final class Progress: Sendable {
                     state.rows[index].done += 1
                     state.rows[index].started = nil
                     state.rows[index].finishedSeconds = outcome.seconds
-                    if outcome.status != .passed { state.rows[index].outcome = "\(outcome.classification ?? outcome.status.rawValue) in \(id.kind)" }
-                    state.rows[index].step = "\(id.kind) \(outcome.status.rawValue)\(outcome.cacheHit ? " (cached)" : "")"
+                    if outcome.status != .passed { state.rows[index].outcome = "\(outcome.failure?.rawValue ?? outcome.status.rawValue) in \(id.kind.rawValue)" }
+                    state.rows[index].step = "\(id.kind.rawValue) \(outcome.status.rawValue)\(outcome.cacheHit ? " (cached)" : "")"
                 } else {
-                    state.rows[index].step = id.kind
+                    state.rows[index].step = id.kind.rawValue
                     state.rows[index].started = now
                     state.rows[index].finishedSeconds = nil
                 }

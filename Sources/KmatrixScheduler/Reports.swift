@@ -29,7 +29,7 @@ public enum Reports {
     }
 
     static func buildTime(_ cell: CellResult, _ results: RunResults) -> String {
-        let step = results.steps.first { $0.kind == "kernel.build" && $0.scope == cell.id }
+        let step = results.steps.first { $0.kind == .kernelBuild && $0.scope == cell.id }
         guard let step else { return "-" }
         return step.cacheHit ? "cached" : seconds(step.seconds)
     }
@@ -45,7 +45,7 @@ public enum Reports {
         let header = ["cell", "outcome", "kernel", "image", "DTB", "boot"] + phaseOrder
         var rows: [[String]] = []
         for cell in results.cells {
-            var row = [cell.id, cell.outcome + (cell.passed || cell.outcome == "pass" ? "" : " (\(cell.failedStep ?? "?"))"),
+            var row = [cell.id, cell.outcome.rawValue + (cell.passed || cell.outcome == .pass ? "" : " (\(cell.failedStep ?? "?"))"),
                        buildTime(cell, results), megabytes(cell.kernel?.imageBytes), dtbText(cell),
                        cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"]
             row += phaseOrder.map { seconds(phase(cell, $0)) }
@@ -70,7 +70,7 @@ public enum Reports {
             let time = cell.steps.compactMap { name in results.steps.first { "\($0.kind)[\($0.scope)]" == name }?.seconds }.reduce(0, +)
             out += "    <testcase classname=\"kmatrix.\(xml(cell.target))\" name=\"\(xml(cell.id))\" time=\"\(String(format: "%.3f", time))\">\n"
             if !cell.passed {
-                out += "      <failure type=\"\(xml(cell.outcome))\" message=\"\(xml(cell.outcome)) in \(xml(cell.failedStep ?? "?"))\">\(xml(cell.excerpt.joined(separator: "\n")))</failure>\n"
+                out += "      <failure type=\"\(xml(cell.outcome.rawValue))\" message=\"\(xml(cell.outcome.rawValue)) in \(xml(cell.failedStep ?? "?"))\">\(xml(cell.excerpt.joined(separator: "\n")))</failure>\n"
             }
             var properties: [String] = []
             if let boot = cell.boot {
@@ -158,7 +158,7 @@ public enum Reports {
         body += "<table><tr><th>cell</th><th>outcome</th><th>kernel build</th><th>image</th><th>DTB check</th><th>boot</th>"
         body += phaseOrder.map { "<th>\($0)</th>" }.joined() + "</tr>\n"
         for cell in results.cells {
-            body += "<tr><td>\(xml(cell.id))</td><td class=\"\(cell.passed ? "pass" : "fail")\">\(xml(cell.outcome))</td>"
+            body += "<tr><td>\(xml(cell.id))</td><td class=\"\(cell.passed ? "pass" : "fail")\">\(xml(cell.outcome.rawValue))</td>"
             body += "<td>\(buildTime(cell, results))</td><td>\(megabytes(cell.kernel?.imageBytes))</td><td>\(xml(dtbText(cell)))</td>"
             body += "<td>\(xml(cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"))</td>"
             body += phaseOrder.map { "<td>\(seconds(phase(cell, $0)))</td>" }.joined() + "</tr>\n"
@@ -172,7 +172,7 @@ public enum Reports {
             body += "</ul>\n"
         }
         for cell in results.cells where !cell.passed {
-            body += "<h3>\(xml(cell.id)): \(xml(cell.outcome)) in \(xml(cell.failedStep ?? "?"))</h3><pre>\(xml(cell.excerpt.joined(separator: "\n")))</pre>\n"
+            body += "<h3>\(xml(cell.id)): \(xml(cell.outcome.rawValue)) in \(xml(cell.failedStep ?? "?"))</h3><pre>\(xml(cell.excerpt.joined(separator: "\n")))</pre>\n"
         }
         let style = """
             body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}

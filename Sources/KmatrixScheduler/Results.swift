@@ -59,25 +59,33 @@ public struct RunInfo: Codable, Sendable {
 }
 
 public struct StepResult: Codable, Sendable {
-    public var kind: String
+    public var kind: StepKind
     public var scope: String
-    public var status: String
-    public var classification: String?
+    public var status: StepOutcome.Status
+    public var classification: FailureClass?
     public var cacheHit: Bool
     public var seconds: Double
     public var summary: String
     public var log: String?
+    /// The step's cache key, when it is cached.
+    public var key: String?
+    /// The commands it ran (or, on a cache hit, would have run): what `kmatrix plan` lists.
+    public var commands: [Command]
 
     public init(id: StepID, outcome: StepOutcome) {
         kind = id.kind
         scope = id.scope
-        status = outcome.status.rawValue
-        classification = outcome.classification
+        status = outcome.status
+        classification = outcome.failure
         cacheHit = outcome.cacheHit
         seconds = outcome.seconds
         summary = outcome.summary
         log = outcome.logPath
+        key = outcome.key
+        commands = outcome.commands
     }
+
+    public var id: StepID { StepID(kind, scope) }
 }
 
 public struct CellResult: Codable, Sendable {
@@ -88,10 +96,8 @@ public struct CellResult: Codable, Sendable {
     public var rootfs: String
     /// Kernel `ARCH`.
     public var arch: String
-    /// `pass`, or the class of the first failure (`config-dropped-options`, `build-failed`,
-    /// `dtb-check-failed`, `panic`, `hang`, `timeout`, `no-console-output`, `init-failed`,
-    /// `qemu-error`, `infrastructure`, `interrupted`).
-    public var outcome: String
+    /// `pass`, or the class of the failure that decided it (`FailureClass`).
+    public var outcome: CellOutcome
     public var passed: Bool
     /// The step that decided the outcome when it is not `pass`.
     public var failedStep: String?
@@ -107,7 +113,7 @@ public struct CellResult: Codable, Sendable {
     public var excerpt: [String]
 
     public init(id: String, target: String, toolchain: String, profile: String, rootfs: String, arch: String,
-                outcome: String, passed: Bool, failedStep: String? = nil, steps: [String] = [],
+                outcome: CellOutcome, passed: Bool, failedStep: String? = nil, steps: [String] = [],
                 kernel: KernelSummary? = nil, config: ConfigSummary? = nil, busybox: BusyboxSummary? = nil,
                 dtb: DeviceTreeSummary? = nil, boot: BootSummary? = nil, artifacts: [Artifact] = [], excerpt: [String] = []) {
         self.id = id; self.target = target; self.toolchain = toolchain; self.profile = profile; self.rootfs = rootfs

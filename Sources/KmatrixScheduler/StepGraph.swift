@@ -1,56 +1,6 @@
 import Foundation
 import KmatrixCore
 
-/// Names one step: its kind (`kernel.build`) and what it is for (a cell id, an ABI, a source).
-public struct StepID: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
-    public var kind: String
-    public var scope: String
-
-    public init(_ kind: String, _ scope: String) {
-        self.kind = kind
-        self.scope = scope
-    }
-
-    public var description: String { "\(kind)[\(scope)]" }
-    public static func < (a: StepID, b: StepID) -> Bool { a.description < b.description }
-}
-
-/// What one step did. `outputs` carries paths and values later steps need.
-public struct StepOutcome: Sendable, Codable, Equatable {
-    public enum Status: String, Sendable, Codable {
-        case passed, failed
-        /// Not run: a step it depends on failed.
-        case skipped
-        /// Not run, or stopped, because the run was interrupted.
-        case interrupted
-    }
-
-    public var status: Status
-    /// A failure's class (`config-dropped-options`, `build-failed`, `panic`...).
-    public var classification: String?
-    public var cacheHit: Bool
-    public var seconds: Double
-    /// One line for people.
-    public var summary: String
-    public var logPath: String?
-    public var outputs: [String: String]
-
-    public init(status: Status, classification: String? = nil, cacheHit: Bool = false, seconds: Double = 0,
-                summary: String = "", logPath: String? = nil, outputs: [String: String] = [:]) {
-        self.status = status
-        self.classification = classification
-        self.cacheHit = cacheHit
-        self.seconds = seconds
-        self.summary = summary
-        self.logPath = logPath
-        self.outputs = outputs
-    }
-
-    public static func failed(_ classification: String, _ summary: String, logPath: String? = nil) -> StepOutcome {
-        StepOutcome(status: .failed, classification: classification, summary: summary, logPath: logPath)
-    }
-}
-
 /// A step to run once its dependencies passed. `run` gets the outcomes of its dependencies.
 public struct StepNode: Sendable {
     public var id: StepID
@@ -117,6 +67,7 @@ public struct StepGraph: Sendable {
                     if let blocker = node.dependencies.first(where: { outcomes[$0]?.status != .passed }) {
                         let interrupted = Task.isCancelled || outcomes[blocker]?.status == .interrupted
                         let outcome = StepOutcome(status: interrupted ? .interrupted : .skipped,
+                                                  failure: interrupted ? .interrupted : nil,
                                                   summary: interrupted ? "interrupted" : "not run: \(blocker) did not pass")
                         outcomes[id] = outcome
                         onChange(id, outcome)
@@ -124,7 +75,7 @@ public struct StepGraph: Sendable {
                         return
                     }
                     if Task.isCancelled {
-                        let outcome = StepOutcome(status: .interrupted, summary: "interrupted before it started")
+                        let outcome = StepOutcome(status: .interrupted, failure: .interrupted, summary: "interrupted before it started")
                         outcomes[id] = outcome
                         onChange(id, outcome)
                         launchReady()
@@ -139,6 +90,7 @@ public struct StepGraph: Sendable {
                         var outcome = await node.body(frozen)
                         if Task.isCancelled, outcome.status == .failed {
                             outcome.status = .interrupted
+                            outcome.failure = .interrupted
                             outcome.summary = "interrupted: \(outcome.summary)"
                         }
                         if outcome.seconds == 0 { outcome.seconds = (ContinuousClock.now - begin).seconds }

@@ -50,6 +50,15 @@ public struct BusyboxBuildSettings: Sendable {
 }
 
 public enum BusyboxBuilder {
+    /// Everything the build depends on; a record with the same hash is reused.
+    public static func inputsHash(_ plan: BusyboxPlan, sourceSha256: String, compilerVersion: String, makeArguments: [String] = []) -> String {
+        let inputs = ["busybox-build-v1", sourceSha256, plan.crossCompile ?? "", compilerVersion] + plan.configLines + makeArguments
+        return SHA256.hex(inputs.joined(separator: "\n"))
+    }
+
+    /// How the compiler is asked for the version that goes into the hash.
+    public static let versionArguments = ["-dumpfullversion"]
+
     /// The record of a finished build, beside the install directory.
     public static func recordPath(_ plan: BusyboxPlan) -> String { "\(plan.buildDirectory)/kmatrix-busybox.json" }
 
@@ -79,11 +88,9 @@ public enum BusyboxBuilder {
             let package = debianArch == "amd64" ? "libc6-dev" : "libc6-dev-\(debianArch)-cross"
             throw .host("\(compiler) finds no static C library (libc.a) for \(debianArch): install \(package)")
         }
-        let version = try await ProcessRunner.capture(Command([compiler, "-dumpfullversion"]), timeout: .seconds(30))
-        let compilerVersion = version.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
-        let inputs = ["busybox-build-v1", sourceSha256, plan.crossCompile ?? "", compilerVersion]
-            + plan.configLines + settings.makeArguments
-        let inputsHash = SHA256.hex(inputs.joined(separator: "\n"))
+        let compilerVersion = try await CompilerVersion.probe(compiler, arguments: versionArguments)
+        let inputsHash = Self.inputsHash(plan, sourceSha256: sourceSha256, compilerVersion: compilerVersion,
+                                         makeArguments: settings.makeArguments)
         let log = logPath ?? "\(plan.buildDirectory)/build.log"
         let binary = "\(plan.installDirectory)/bin/busybox"
 
@@ -114,19 +121,22 @@ public enum BusyboxBuilder {
             appendLog(log, "\n$ \(command)\n")
             let termination = try await ProcessRunner.run(command, logPath: log, timeout: settings.timeout)
             guard termination.succeeded else {
-                throw .host("busybox \(step) for \(debianArch) (\(toolchain)) failed: \(termination); last lines of \(log):\n\(tail(log, lines: 15))")
+                if termination == .signaled(SIGTERM) || termination == .signaled(SIGKILL), Task.isCancelled {
+                throw KmatrixError(.interrupted, "busybox \(step) for \(debianArch) (\(toolchain)) was stopped")
+            }
+            throw KmatrixError(.cellFailure, "busybox \(step) for \(debianArch) (\(toolchain)) failed: \(termination); last lines of \(log):\n\(tail(log, lines: 15))")
             }
         }
 
-        try await run(plan.make(["defconfig"]), "defconfig")
+        // Exactly `plan.commands` (what `kmatrix plan` prints), with the .config edits between them.
+        let commands = plan.commands(makeArguments: settings.makeArguments)
+        try await run(commands[0], "defconfig")
         try rewriteConfig("\(plan.buildDirectory)/.config", plan.configLines)
-        try await run(plan.oldconfigCommand, "oldconfig")
+        try await run(commands[1], "oldconfig")
         try verifyConfig("\(plan.buildDirectory)/.config", plan.configLines, debianArch: debianArch)
-        var compile = plan.make(settings.makeArguments, jobs: plan.jobs)
-        compile = settings.wrap(compile)
-        try await run(compile, "build")
+        try await run(settings.wrap(commands[2]), "build")
         try? fm.removeItem(atPath: plan.installDirectory)
-        try await run(plan.make(["CONFIG_PREFIX=\(plan.installDirectory)", "install"]), "install")
+        try await run(commands[3], "install")
 
         guard fm.isExecutableFile(atPath: binary) else {
             throw .host("busybox install for \(debianArch) left no \(binary); see \(log)")
@@ -149,10 +159,10 @@ public enum BusyboxBuilder {
 
     /// The binary must be what the target runs: the right machine and class, static.
     static func check(_ elf: ELFHeader, _ expect: UserspaceSpec?, _ binary: String) throws(KmatrixError) {
-        guard elf.isStatic else { throw .host("\(binary) is dynamically linked; CONFIG_STATIC did not take") }
+        guard elf.isStatic else { throw KmatrixError(.cellFailure, "\(binary) is dynamically linked; CONFIG_STATIC did not take") }
         guard let expect else { return }
         guard elf.machine == expect.elfMachine, elf.elfClass == expect.elfClass else {
-            throw .host("\(binary) is an ELF\(elf.elfClass) \(elf.machine) binary, the target needs ELF\(expect.elfClass) \(expect.elfMachine)")
+            throw KmatrixError(.cellFailure, "\(binary) is an ELF\(elf.elfClass) \(elf.machine) binary, the target needs ELF\(expect.elfClass) \(expect.elfMachine)")
         }
     }
 
@@ -189,7 +199,7 @@ public enum BusyboxBuilder {
             }
         }
         guard missing.isEmpty else {
-            throw .badInput("busybox for \(debianArch): the configuration did not keep \(missing.joined(separator: ", ")); check matrix.json busybox.options")
+            throw KmatrixError(.cellFailure, "busybox for \(debianArch): the configuration did not keep \(missing.joined(separator: ", ")); check matrix.json busybox.options")
         }
     }
 

@@ -60,8 +60,9 @@ public struct BusyboxPlan: Sendable {
         return Command(["/bin/sh", "-c", "yes '' | \"$@\"", "kmatrix-oldconfig"] + make.argv, environment: make.environment)
     }
 
-    public var commands: [Command] {
-        [make(["defconfig"]), oldconfigCommand, make([], jobs: jobs),
+    /// defconfig, oldconfig (after kmatrix's .config lines), the compile, the install.
+    public func commands(makeArguments: [String] = []) -> [Command] {
+        [make(["defconfig"]), oldconfigCommand, make(makeArguments, jobs: jobs),
          make(["CONFIG_PREFIX=\(installDirectory)", "install"])]
     }
 }

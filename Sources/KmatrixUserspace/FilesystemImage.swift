@@ -96,35 +96,24 @@ public enum FilesystemImage {
         return (total + 255) / 256 * 256
     }
 
-    /// Makes `output` from `tree`: materialises it in `directory`, runs `mke2fs -d`, then
-    /// debugfs for special files and owners. `logPath` gets both tools' output.
-    public static func make(_ tree: RootfsTree, filesystem: String, output: String, directory: String,
-                            sizeKiB: Int? = nil, logPath: String) async throws(KmatrixError) -> FilesystemImageRecord {
-        guard ["ext2", "ext3", "ext4"].contains(filesystem) else {
-            throw .badInput("'\(filesystem)' is not a filesystem kmatrix makes images of (ext2, ext3, ext4)")
-        }
-        for tool in ["mke2fs", "debugfs"] where ProcessRunner.which(tool) == nil && !FileManager.default.isExecutableFile(atPath: "/usr/sbin/\(tool)") && !FileManager.default.isExecutableFile(atPath: "/sbin/\(tool)") {
-            throw .host("\(tool) is not installed (apt-get install e2fsprogs)")
-        }
-        let start = ContinuousClock.now
-        let special = try materialize(tree, into: directory)
-        let size = sizeKiB ?? suggestedSizeKiB(tree)
+    /// The two commands `make` runs for `tree` (mke2fs from the materialized folder, then
+    /// debugfs with the special files and owners), for `kmatrix plan` and the run alike.
+    /// The UUID and hash seed derive from the tree's paths and size: same tree, same image.
+    public static func commands(_ tree: RootfsTree, filesystem: String, output: String, directory: String, sizeKiB: Int) -> [Command] {
         let ordered = tree.ordered()
-        // Identity from the tree's paths and size: same tree, same UUID.
-        let seed = SHA256.hex(ordered.map(\.path).joined(separator: "\n") + "\n\(filesystem) \(size)")
+        let seed = SHA256.hex(ordered.map(\.path).joined(separator: "\n") + "\n\(filesystem) \(sizeKiB)")
         let uuid = uuidString(seed)
-        try? FileManager.default.removeItem(atPath: output)
         let environment: [String: String?] = ["E2FSPROGS_FAKE_TIME": "\(max(fixedTime, 1))", "LC_ALL": "C"]
-        let mke2fs = Command([tool("mke2fs"), "-q", "-F", "-t", filesystem, "-b", "1024", "-m", "0", "-N", "\(ordered.count + 128)",
-                              "-L", "kmatrix", "-U", uuid, "-E", "hash_seed=\(uuid),root_owner=0:0", "-d", directory, output, "\(size)"],
-                             environment: environment)
-        BusyboxBuilder.appendLog(logPath, "\n$ \(mke2fs)\n")
-        let made = try await ProcessRunner.run(mke2fs, logPath: logPath, timeout: .seconds(300))
-        guard made.succeeded else {
-            throw .host("mke2fs could not make \(output) (\(made)); see \(logPath):\n\(BusyboxBuilder.tail(logPath, lines: 10))")
-        }
+        return [
+            Command([tool("mke2fs"), "-q", "-F", "-t", filesystem, "-b", "1024", "-m", "0", "-N", "\(ordered.count + 128)",
+                     "-L", "kmatrix", "-U", uuid, "-E", "hash_seed=\(uuid),root_owner=0:0", "-d", directory, output, "\(sizeKiB)"],
+                    environment: environment),
+            Command([tool("debugfs"), "-w", "-f", "\(output).debugfs", output], environment: environment),
+        ]
+    }
 
-        // debugfs: special files, then every owner to 0:0 (mke2fs copied the host's).
+    /// debugfs: special files, then every owner to 0:0 (mke2fs copied the host's).
+    static func debugfsScript(special: [RootfsEntry], ordered: [RootfsEntry]) -> [String] {
         var script: [String] = []
         for entry in special {
             let parent = (entry.path as NSString).deletingLastPathComponent
@@ -152,12 +141,38 @@ public enum FilesystemImage {
             script.append("sif /\(entry.path) gid \(entry.gid)")
             for t in ["mtime", "atime", "ctime"] { script.append("sif /\(entry.path) \(t) \(max(fixedTime, 1))") }
         }
+        return script
+    }
+
+    /// Makes `output` from `tree`: materialises it in `directory`, runs `mke2fs -d`, then
+    /// debugfs for special files and owners. `logPath` gets both tools' output.
+    public static func make(_ tree: RootfsTree, filesystem: String, output: String, directory: String,
+                            sizeKiB: Int? = nil, logPath: String) async throws(KmatrixError) -> FilesystemImageRecord {
+        guard ["ext2", "ext3", "ext4"].contains(filesystem) else {
+            throw .badInput("'\(filesystem)' is not a filesystem kmatrix makes images of (ext2, ext3, ext4)")
+        }
+        for tool in ["mke2fs", "debugfs"] where ProcessRunner.which(tool) == nil && !FileManager.default.isExecutableFile(atPath: "/usr/sbin/\(tool)") && !FileManager.default.isExecutableFile(atPath: "/sbin/\(tool)") {
+            throw .host("\(tool) is not installed (apt-get install e2fsprogs)")
+        }
+        let start = ContinuousClock.now
+        let special = try materialize(tree, into: directory)
+        let size = sizeKiB ?? suggestedSizeKiB(tree)
+        let ordered = tree.ordered()
+        try? FileManager.default.removeItem(atPath: output)
+        let planned = commands(tree, filesystem: filesystem, output: output, directory: directory, sizeKiB: size)
+        let mke2fs = planned[0], debugfs = planned[1]
+        BusyboxBuilder.appendLog(logPath, "\n$ \(mke2fs)\n")
+        let made = try await ProcessRunner.run(mke2fs, logPath: logPath, timeout: .seconds(300))
+        guard made.succeeded else {
+            throw .host("mke2fs could not make \(output) (\(made)); see \(logPath):\n\(BusyboxBuilder.tail(logPath, lines: 10))")
+        }
+
+        let script = debugfsScript(special: special, ordered: ordered)
         let scriptPath = "\(output).debugfs"
         do { try (script.joined(separator: "\n") + "\n").write(toFile: scriptPath, atomically: true, encoding: .utf8) } catch {
             throw .host("cannot write \(scriptPath)", underlying: error)
         }
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
-        let debugfs = Command([tool("debugfs"), "-w", "-f", scriptPath, output], environment: environment)
         BusyboxBuilder.appendLog(logPath, "\n$ \(debugfs)\n")
         let captured = try await ProcessRunner.capture(debugfs, timeout: .seconds(300))
         BusyboxBuilder.appendLog(logPath, captured.standardError)

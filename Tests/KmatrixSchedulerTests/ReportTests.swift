@@ -1,4 +1,5 @@
 import Foundation
+import KmatrixCore
 import KmatrixScheduler
 import Testing
 
@@ -14,16 +15,16 @@ func sampleResults(armOutcome: String = "pass", linuxAt: Double = 0.9) -> RunRes
     }
     let cells = [
         CellResult(id: "x86_64-pc/gcc/tiny/initramfs", target: "x86_64-pc", toolchain: "gcc", profile: "tiny", rootfs: "initramfs",
-                   arch: "x86_64", outcome: "pass", passed: true, steps: ["kernel.build[x86_64-pc/gcc/tiny/initramfs]"],
+                   arch: "x86_64", outcome: .pass, passed: true, steps: ["kernel.build[x86_64-pc/gcc/tiny/initramfs]"],
                    kernel: KernelSummary(toolchainVersion: "12.2.0", sourceSHA256: "s", configSHA256: "c", buildSeconds: 200, imageBytes: 1_200_000, warnings: 0, errors: 0),
                    boot: boot("pass", linuxAt)),
         CellResult(id: "arm-vexpress-a9/gcc/tiny/initramfs", target: "arm-vexpress-a9", toolchain: "gcc", profile: "tiny", rootfs: "initramfs",
-                   arch: "arm", outcome: armOutcome, passed: armOutcome == "pass", failedStep: armOutcome == "pass" ? nil : "boot",
+                   arch: "arm", outcome: CellOutcome(rawValue: armOutcome) ?? .failed(.panic), passed: armOutcome == "pass", failedStep: armOutcome == "pass" ? nil : "boot",
                    dtb: DeviceTreeSummary(file: "vexpress-v2p-ca9.dtb", passed: true, errors: 0, warnings: 1,
                                           findings: [.init(severity: "warning", node: "/smb/ethernet@3,02000000", reason: "no built-in driver for <smsc,lan9118>")]),
                    boot: boot(armOutcome, 1.5), excerpt: armOutcome == "pass" ? [] : ["Kernel panic - not syncing: No working init found"]),
     ]
-    let steps = [StepResult(id: StepID("kernel.build", "x86_64-pc/gcc/tiny/initramfs"), outcome: StepOutcome(status: .passed, cacheHit: true, seconds: 0.01, summary: "cached"))]
+    let steps = [StepResult(id: StepID(.kernelBuild, "x86_64-pc/gcc/tiny/initramfs"), outcome: StepOutcome(status: .passed, cacheHit: true, seconds: 0.01, summary: "cached"))]
     return RunResults(run: run, cells: cells, steps: steps)
 }
 

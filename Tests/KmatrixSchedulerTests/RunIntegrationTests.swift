@@ -84,7 +84,7 @@ struct RunIntegrationTests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: config)) ?? []).contains { !$0.hasPrefix(".") })
         let results = try RunResults.load(from: "\(cache)/runs/latest")
         #expect(results.run.interrupted)
-        #expect(results.cells.first?.outcome == "interrupted")
+        #expect(results.cells.first?.outcome == .failed(.interrupted))
 
         // The next run resumes from the cache: the verified config is not made again.
         let relog = "\(cache)/rerun.out"
@@ -125,10 +125,10 @@ struct RunIntegrationTests {
         let good = results.cells.first { $0.target == "riscv64-virt" }
         let bad = results.cells.first { $0.target == "arm-vexpress-a9" }
         #expect(good?.passed == true, "riscv64 should pass: \(String(describing: good?.outcome))")
-        #expect(bad?.outcome == "config-dropped-options")
+        #expect(bad?.outcome == .failed(.configDroppedOptions))
         #expect(bad?.config?.mismatches.contains { $0.option == "CONFIG_ARCH_VEXPRESS" } == true)
         #expect(bad?.failedStep == "kernel.config[arm-vexpress-a9/gcc/tiny/initramfs]")
-        #expect(results.steps.contains { $0.kind == "kernel.build" && $0.scope.hasPrefix("arm-vexpress-a9") && $0.status == "skipped" })
+        #expect(results.steps.contains { $0.kind == .kernelBuild && $0.scope.hasPrefix("arm-vexpress-a9") && $0.status == .skipped })
     }
 
     @Test(.enabled(if: binary != nil, "needs the kmatrix binary"))

@@ -13,19 +13,19 @@ struct StepGraphTests {
     }
 
     func pass(_ counter: Counter, _ id: StepID) -> @Sendable ([StepID: StepOutcome]) async -> StepOutcome {
-        { _ in counter.hit(id); return StepOutcome(status: .passed, outputs: ["by": id.description]) }
+        { _ in counter.hit(id); return StepOutcome(status: .passed, summary: id.description) }
     }
 
     @Test func aFailingCellDoesNotStopTheOthers() async {
         let counter = Counter()
-        let source = StepID("source.kernel", "linux")
+        let source = StepID(.sourceKernel, "linux")
         var graph = StepGraph()
         graph.add(StepNode(source, pass(counter, source)))
         for cell in ["a", "b", "c"] {
-            let build = StepID("kernel.build", cell), boot = StepID("boot", cell)
+            let build = StepID(.kernelBuild, cell), boot = StepID(.boot, cell)
             graph.add(StepNode(build, after: [source]) { _ in
                 counter.hit(build)
-                return cell == "b" ? .failed("build-failed", "make exited 2") : StepOutcome(status: .passed)
+                return cell == "b" ? .failed(.buildFailed, "make exited 2") : StepOutcome(status: .passed)
             })
             graph.add(StepNode(boot, after: [build], pass(counter, boot)))
         }
@@ -34,19 +34,20 @@ struct StepGraphTests {
         #expect(graph.validate().isEmpty)
         let outcomes = await graph.run()
         #expect(counter.count(source) == 1)
-        #expect(outcomes[StepID("boot", "a")]?.status == .passed)
-        #expect(outcomes[StepID("boot", "c")]?.status == .passed)
-        #expect(outcomes[StepID("kernel.build", "b")]?.classification == "build-failed")
-        #expect(outcomes[StepID("boot", "b")]?.status == .skipped)
-        #expect(counter.count(StepID("boot", "b")) == 0)
+        #expect(outcomes[StepID(.boot, "a")]?.status == .passed)
+        #expect(outcomes[StepID(.boot, "c")]?.status == .passed)
+        #expect(outcomes[StepID(.kernelBuild, "b")]?.failure == .buildFailed)
+        #expect(outcomes[StepID(.boot, "b")]?.status == .skipped)
+        #expect(counter.count(StepID(.boot, "b")) == 0)
     }
 
     @Test func dependenciesSeeTheirInputsOutputs() async {
-        let a = StepID("x", "a"), b = StepID("y", "b")
+        let a = StepID(.kernelConfig, "a"), b = StepID(.kernelBuild, "b")
         var graph = StepGraph()
-        graph.add(StepNode(a) { _ in StepOutcome(status: .passed, outputs: ["path": "/p"]) })
+        graph.add(StepNode(a) { _ in StepOutcome(status: .passed, output: .source(tree: "/p")) })
         graph.add(StepNode(b, after: [a]) { inputs in
-            StepOutcome(status: inputs[a]?.outputs["path"] == "/p" ? .passed : .failed, summary: "saw \(inputs[a]?.outputs ?? [:])")
+            guard case .source(let tree)? = inputs[a]?.output, tree == "/p" else { return .failed(.infrastructure, "did not see /p") }
+            return StepOutcome(status: .passed)
         })
         #expect(await graph.run()[b]?.status == .passed)
     }
@@ -55,7 +56,7 @@ struct StepGraphTests {
         let active = Mutex((now: 0, peak: 0))
         var graph = StepGraph()
         for index in 0..<4 {
-            graph.add(StepNode(StepID("boot", "\(index)")) { _ in
+            graph.add(StepNode(StepID(.boot, "\(index)")) { _ in
                 active.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
                 try? await Task.sleep(for: .milliseconds(200))
                 active.withLock { $0.now -= 1 }
@@ -68,20 +69,20 @@ struct StepGraphTests {
 
     @Test func cyclesAndUnknownDependenciesAreReported() {
         var graph = StepGraph()
-        let a = StepID("a", "1"), b = StepID("b", "1")
+        let a = StepID(.rootfs, "1"), b = StepID(.boot, "1")
         graph.add(StepNode(a, after: [b]) { _ in StepOutcome(status: .passed) })
-        graph.add(StepNode(b, after: [a, StepID("ghost", "1")]) { _ in StepOutcome(status: .passed) })
+        graph.add(StepNode(b, after: [a, StepID(.dtbCheck, "1")]) { _ in StepOutcome(status: .passed) })
         let problems = graph.validate()
-        #expect(problems.contains { $0.contains("ghost") })
+        #expect(problems.contains { $0.contains("dtb.check[1]") })
         #expect(problems.contains { $0.hasPrefix("cycle") })
     }
 
     @Test func cancellationMarksStepsInterrupted() async {
         var graph = StepGraph()
-        let slow = StepID("kernel.build", "a"), after = StepID("boot", "a")
+        let slow = StepID(.kernelBuild, "a"), after = StepID(.boot, "a")
         graph.add(StepNode(slow) { _ in
             try? await Task.sleep(for: .seconds(30))
-            return Task.isCancelled ? .failed("infrastructure", "stopped") : StepOutcome(status: .passed)
+            return Task.isCancelled ? .failed(.infrastructure, "stopped") : StepOutcome(status: .passed)
         })
         graph.add(StepNode(after, after: [slow]) { _ in StepOutcome(status: .passed) })
         let task = Task { await graph.run() }

@@ -1,0 +1,119 @@
+import Foundation
+import KmatrixBoot
+import KmatrixCore
+
+/// How boots behave beyond the target's defaults (`kmatrix boot`'s flags).
+public struct BootSettings: Sendable {
+    public var earlycon = false
+    public var marker = BootMarker.prefix
+    /// Forces an accelerator instead of the KVM probe's choice.
+    public var accelerator: Accelerator?
+    public var timeout: Double?
+    public var silence: Double?
+    /// 0 turns the idle check off.
+    public var idle: Double?
+    public var appendWords: [String] = []
+
+    public init() {}
+}
+
+/// `boot`: the cell's kernel, DTB and root image (as linked in its images folder) in
+/// QEMU, the console classified as it arrives. Never cached: booting is what a run is for.
+/// A boot does not wait for a job slot: it is seconds of one core, and queueing it behind
+/// a compile would delay a verdict by minutes; the runner's idle check counts run-queue
+/// wait as busy, so the brief oversubscription cannot fake a hang.
+struct BootStep: Step {
+    let cell: Cell
+
+    var id: StepID { StepID(.boot, cell.id) }
+    let dependencies: [StepID]
+
+    /// The QEMU invocation of the cell, from the images folder: the same paths in `plan`,
+    /// in the run, for `kmatrix boot` and `shell`.
+    static func invocation(_ cell: Cell, workspace: Workspace, settings: BootSettings, withRoot: Bool = true) -> QemuInvocation {
+        let images = workspace.images(cell)
+        let dtb = cell.target.deviceTree.source == .build ? KernelBuildStep.linkedDTB(cell, workspace: workspace) : nil
+        let kind = cell.rootDevice.kind
+        let root = withRoot ? "\(images)/\(kind == .initramfs ? "initramfs.cpio.gz" : "rootfs.\(cell.rootDevice.filesystem ?? "ext2")")" : nil
+        var invocation = QemuInvocation(target: cell.target, rootDevice: cell.rootDevice,
+                                        kernel: KernelBuildStep.linkedImage(cell, workspace: workspace), dtb: dtb,
+                                        initrd: kind == .disk ? nil : root, disk: kind == .disk ? root : nil)
+        invocation.earlycon = settings.earlycon
+        invocation.extraAppend += settings.appendWords
+        if kind == .initrd, let root, let bytes = fileSize(root), bytes > 4096 * 1024 {
+            // The RAM disk defaults to 4 MiB (CONFIG_BLK_DEV_RAM_SIZE); a bigger image needs room.
+            invocation.extraAppend.append("ramdisk_size=\((bytes + 1023) / 1024 + 1024)")
+        }
+        return invocation
+    }
+
+    func timeouts(_ settings: BootSettings) -> BootTimeouts {
+        var timeouts = BootTimeouts(cell.target.qemu)
+        if let timeout = settings.timeout { timeouts.total = timeout }
+        if let silence = settings.silence { timeouts.silence = silence }
+        if let idle = settings.idle { timeouts.idle = idle > 0 ? min(idle, timeouts.silence) : nil }
+        return timeouts
+    }
+
+    /// What `plan` can say about the accelerator without probing: TCG unless this host
+    /// could run the target under KVM and a recent probe verdict says KVM works.
+    static func plannedAccelerator(_ cell: Cell, workspace: Workspace) -> (Accelerator, String) {
+        guard cell.target.qemu.kvmHostArch == KvmProbe.hostArch else { return (.tcg, "TCG: not this host's architecture") }
+        struct Verdict: Decodable { struct Probe: Decodable { var usable: Bool }; var probe: Probe }
+        guard let verdict = readJSON(Verdict.self, AcceleratorChoice.cacheFile(in: workspace)) else {
+            return (.tcg, "TCG unless the KVM probe (not run yet) proves KVM boots Linux here")
+        }
+        return verdict.probe.usable ? (.kvm, "KVM: the last probe proved it") : (.tcg, "TCG: the last KVM probe failed")
+    }
+
+    func plan(_ context: StepContext) async -> PlannedStep {
+        var invocation = Self.invocation(cell, workspace: context.workspace, settings: context.settings.bootSettings)
+        let (accelerator, reason) = context.settings.bootSettings.accelerator.map { ($0, "forced") }
+            ?? Self.plannedAccelerator(cell, workspace: context.workspace)
+        invocation.accelerator = accelerator
+        return planned(note: "console to the boot log, classified as it arrives; \(reason)", commands: [invocation.command])
+    }
+
+    func run(_ context: StepContext, _ inputs: StepInputs) async -> StepOutcome {
+        let settings = context.settings.bootSettings
+        var invocation = Self.invocation(cell, workspace: context.workspace, settings: settings)
+        let reason: String
+        if let forced = settings.accelerator {
+            invocation.accelerator = forced
+            reason = "--accel \(forced.rawValue)"
+        } else if let accelerators = context.accelerators {
+            let choice = await accelerators.choose(for: cell.target)
+            invocation.accelerator = choice.accelerator
+            reason = choice.reason
+        } else {
+            reason = "no KVM probe"
+        }
+        let log = context.logPath(id) ?? "\(context.workspace.images(cell))/boot.log"
+        let record = await BootRunner.run(invocation, logPath: log, marker: settings.marker, timeouts: timeouts(settings),
+                                          acceleratorReason: reason)
+        let phases = [("linux", record.phases.linuxVersion), ("init", record.phases.initStarted), ("marker", record.phases.userspace)]
+            .compactMap { name, value in value.map { "\(name) \(String(format: "%.2f", $0)) s" } }.joined(separator: ", ")
+        guard let failure = record.outcome.failureClass else {
+            return .passed("\(record.accelerator.rawValue): \(phases)", output: .boot(record), logPath: log, commands: [invocation.command])
+        }
+        var outcome = StepOutcome.failed(failure, "\(record.reason) [\(phases)]", logPath: log, commands: [invocation.command],
+                                         excerpt: record.trace.isEmpty ? record.lastLines : record.trace)
+        outcome.output = .boot(record)
+        return outcome
+    }
+}
+
+extension BootOutcome {
+    /// The failure class of a boot outcome; nil for a pass.
+    public var failureClass: FailureClass? {
+        switch self {
+        case .pass: nil
+        case .panic: .panic
+        case .initFailed: .initFailed
+        case .noConsoleOutput: .noConsoleOutput
+        case .hang: .hang
+        case .timeout: .timeout
+        case .qemuError: .qemuError
+        }
+    }
+}

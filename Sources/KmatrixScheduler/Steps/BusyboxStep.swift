@@ -1,0 +1,66 @@
+import Foundation
+import KmatrixCore
+import KmatrixUserspace
+
+/// `busybox.build`: busybox's defconfig + static + kmatrix's lines, built out of tree and
+/// installed, once per (Debian architecture, userspace toolchain) and shared by every cell
+/// that needs it; reused while its inputs hash (source, compiler version, options) holds.
+struct BusyboxStep: Step {
+    /// Any cell of the ABI and toolchain: the step reads only those.
+    let cell: Cell
+    let project: Project
+
+    static func scope(_ cell: Cell, project: Project) -> String {
+        "\(cell.target.userspace.debianArch)-\(BusyboxPlan.userspaceToolchain(for: cell.toolchain, in: project).name)"
+    }
+
+    static func id(_ cell: Cell, project: Project) -> StepID { StepID(.busyboxBuild, scope(cell, project: project)) }
+
+    var id: StepID { Self.id(cell, project: project) }
+    var dependencies: [StepID] { [SourceStep.busyboxID] }
+    var builder: Toolchain { BusyboxPlan.userspaceToolchain(for: cell.toolchain, in: project) }
+
+    func key(_ context: StepContext, _ plan: BusyboxPlan) async -> String? {
+        guard let source = context.busyboxSource else { return nil }
+        let compiler = "\(plan.crossCompile ?? "")gcc"
+        guard let version = try? await context.compilers.version(compiler, arguments: BusyboxBuilder.versionArguments, packages: []) else { return nil }
+        return BusyboxBuilder.inputsHash(plan, sourceSha256: source.sha256, compilerVersion: version)
+    }
+
+    func plan(_ context: StepContext) async -> PlannedStep {
+        let plan = context.busyboxPlan(cell, tree: context.sourceTree(context.busyboxSource, name: "busybox"))
+        let key = await key(context, plan)
+        let record = readJSON(BusyboxBuildRecord.self, BusyboxBuilder.recordPath(plan))
+        let cached = key != nil && record?.inputsHash == key && FileManager.default.isExecutableFile(atPath: "\(plan.installDirectory)/bin/busybox")
+        return planned(note: "shared by every \(cell.target.userspace.debianArch) cell built with \(builder.name); .config gets \(plan.configLines.joined(separator: ", ")); the compile joins the jobserver",
+                       commands: plan.commands(), key: key, cached: cached)
+    }
+
+    func run(_ context: StepContext, _ inputs: StepInputs) async -> StepOutcome {
+        let log = context.logPath(id)
+        let tree: String
+        do throws(StepFailure) { tree = try inputs.tree(SourceStep.busyboxID) } catch {
+            return .failed(error.failure, error.message, logPath: log)
+        }
+        let plan = context.busyboxPlan(cell, tree: tree)
+        let commands = plan.commands()
+        do {
+            let record = try await BusyboxBuilder.build(plan, debianArch: cell.target.userspace.debianArch, toolchain: builder.name,
+                                                        expect: cell.target.userspace, sourceSha256: context.busyboxSource?.sha256 ?? "",
+                                                        logPath: log, settings: BusyboxBuildSettings(wrap: context.wrap))
+            return .passed("\(record.binary) (\(record.elf.machine), static)", output: .busybox(record), cacheHit: record.reused,
+                           logPath: log, commands: commands, key: record.inputsHash)
+        } catch {
+            let lines = error.message.split(separator: "\n").map(String.init)
+            let summary = lines.first ?? error.message
+            switch error.kind {
+            case .cellFailure, .badInput:
+                return .failed(.busyboxBuildFailed, summary, logPath: log, commands: commands, excerpt: lines)
+            case .hostFailure, .interrupted:
+                var outcome = StepOutcome.host(error, logPath: log, commands: commands)
+                outcome.excerpt = lines
+                return outcome
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import KmatrixCore
+import KmatrixKernel
+
+/// `kernel.config`: the base config, one generated fragment with every requested option
+/// (target, ABI, root device, profile and its fragments, matrix options and fragments,
+/// cell), `merge_config.sh`, `olddefconfig`, then every requested option checked in the
+/// final `.config`. Cached by the fingerprint of `KernelConfigInputs`; a rejected config
+/// is never cached.
+struct KernelConfigStep: Step {
+    let cell: Cell
+
+    var id: StepID { StepID(.kernelConfig, cell.id) }
+    var dependencies: [StepID] { [SourceStep.kernelID] }
+
+    /// The inputs with the compiler probed; for `plan` on a machine without the compiler,
+    /// the same inputs with its version unknown (then no key).
+    func inputs(_ context: StepContext, probe: Bool) async throws(KmatrixError) -> KernelConfigInputs {
+        guard let source = context.kernelSource else { throw .host("the kernel source is missing (see kmatrix doctor)") }
+        let toolchain: ToolchainIdentity
+        if probe {
+            toolchain = try await context.toolchainIdentity(cell)
+        } else {
+            toolchain = ToolchainIdentity(name: cell.toolchain.name, compiler: cell.toolchain.compilerPath(for: cell.toolchainArch), version: "not probed")
+        }
+        return try KernelConfigInputs.assemble(cell: cell, project: context.project, source: source, toolchain: toolchain)
+    }
+
+    /// The verified result for these inputs when the cache has it.
+    func cached(_ context: StepContext, _ inputs: KernelConfigInputs) -> ConfigOutput? {
+        guard let entry = context.lookup(.kernelConfig, inputs.fingerprint),
+              let configuration = readJSON(KernelConfiguration.self, "\(entry)/configuration.json") else { return nil }
+        return ConfigOutput(inputs: inputs, configuration: configuration, configFile: "\(entry)/config")
+    }
+
+    func plan(_ context: StepContext) async -> PlannedStep {
+        let kernel = context.kernelPlan(cell, tree: context.sourceTree(context.kernelSource, name: "linux"))
+        var probed = true
+        var inputs = try? await self.inputs(context, probe: true)
+        if inputs == nil {
+            probed = false
+            inputs = try? await self.inputs(context, probe: false)
+        }
+        guard let inputs else {
+            return planned(note: "the kernel source is missing: nothing to configure (see kmatrix doctor)", commands: [])
+        }
+        let options = inputs.requested.map(\.option.configLine)
+        let note = "write \(kernel.fragmentPath) (\(options.count) options: \(options.joined(separator: " "))), merge, then check every requested option in .config"
+            + (probed ? "" : "; \(inputs.toolchain.compiler) is not installed, so the cache key is not known")
+        return planned(note: note, commands: kernel.configureCommands(base: inputs.base),
+                       key: probed ? inputs.fingerprint : nil, cached: probed && cached(context, inputs) != nil)
+    }
+
+    func run(_ context: StepContext, _ stepInputs: StepInputs) async -> StepOutcome {
+        let log = context.logPath(id)
+        do {
+            let tree = try stepInputs.tree(SourceStep.kernelID)
+            let inputs = try await self.inputs(context, probe: true)
+            let key = inputs.fingerprint
+            let kernel = context.kernelPlan(cell, tree: tree)
+            let commands = kernel.configureCommands(base: inputs.base)
+            if let hit = cached(context, inputs) {
+                return .passed("\(hit.configuration.requestedCount) options verified", output: .config(hit), cacheHit: true,
+                               commands: commands, key: key)
+            }
+            var configuration: KernelConfiguration?
+            var hostError: KmatrixError?
+            let entry = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: inputs) { staging in
+                do throws(KmatrixError) {
+                    let made = try await KernelBuild.configure(kernel, inputs: inputs)
+                    configuration = made
+                    copyLog(made.log, to: log)
+                    guard made.succeeded, (try? FileManager.default.copyItem(atPath: made.configPath, toPath: "\(staging)/config")) != nil else { return false }
+                    return writeJSON(made, "\(staging)/configuration.json")
+                } catch {
+                    hostError = error
+                    return false
+                }
+            }
+            if let hostError { return .host(hostError, logPath: log, commands: commands) }
+            guard let configuration else { return .failed(.infrastructure, "the configure step produced nothing", logPath: log, commands: commands) }
+            if let failure = configuration.failure {
+                var outcome = StepOutcome.failed(failure.kind, failure.message, logPath: log, commands: commands, excerpt: failure.excerpt)
+                outcome.output = .config(ConfigOutput(inputs: inputs, configuration: configuration, configFile: configuration.configPath))
+                return outcome
+            }
+            guard let entry else { return .failed(.infrastructure, "could not cache the verified config", logPath: log, commands: commands) }
+            let output = ConfigOutput(inputs: inputs, configuration: configuration, configFile: "\(entry)/config")
+            return .passed("\(configuration.requestedCount) options verified", output: .config(output), logPath: log, commands: commands, key: key)
+        } catch let failure as StepFailure {
+            return .failed(failure.failure, failure.message, logPath: log)
+        } catch let error as KmatrixError {
+            return .host(error, logPath: log)
+        } catch {
+            return .failed(.infrastructure, "\(error)", logPath: log)
+        }
+    }
+}

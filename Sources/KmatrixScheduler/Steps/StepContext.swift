@@ -1,0 +1,136 @@
+import Foundation
+import KmatrixBoot
+import KmatrixCore
+import KmatrixCrypto
+import KmatrixKernel
+import KmatrixUserspace
+
+/// Everything the steps of one plan or run share. `plan` builds one without a run
+/// directory, jobserver or accelerator choice: it reads the cache, runs nothing.
+struct StepContext: Sendable {
+    let project: Project
+    let workspace: Workspace
+    let settings: RunSettings
+    /// nil when planning.
+    let runDirectory: String?
+    let kernelSource: ResolvedSource?
+    let busyboxSource: ResolvedSource?
+    let jobserver: Jobserver?
+    let cache: ArtifactCache
+    /// A second cache read before building: a shared, read-only cache (a team's, a CI
+    /// artifact store's, a test fixture's). Hits are served from it; nothing is written there.
+    let upstream: ArtifactCache?
+    let accelerators: AcceleratorChoice?
+    let ccache: String?
+    let compilers: CompilerVersions
+
+    var planning: Bool { runDirectory == nil }
+
+    /// A step's log in the run directory (nil when planning).
+    func logPath(_ id: StepID) -> String? {
+        guard let runDirectory else { return nil }
+        let dir = "\(runDirectory)/logs/\(id.kind.rawValue)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return "\(dir)/\(id.scope.replacingOccurrences(of: "/", with: "_")).log"
+    }
+
+    /// A published entry for `key`: this cache's, else the upstream one's.
+    func lookup(_ kind: StepKind, _ key: String) -> String? {
+        cache.lookup(kind: kind.rawValue, key: key) ?? upstream?.lookup(kind: kind.rawValue, key: key)
+    }
+
+    /// The tree a source step unpacks into (or the tree itself), known before it runs.
+    func sourceTree(_ source: ResolvedSource?, name: String) -> String {
+        guard let source else { return "\(workspace.root)/src/\(name)-<sha256>" }
+        return source.kind == .tree ? source.path : workspace.unpacked(name, sha256: source.sha256)
+    }
+
+    /// The cell's kernel commands. Makes join the run's jobserver when they execute; the
+    /// commands themselves (what is recorded and planned) carry `-j` with the pool's size.
+    func kernelPlan(_ cell: Cell, tree: String) -> KernelPlan {
+        KernelPlan(cell: cell, sourceTree: tree, buildDirectory: workspace.kernelBuild(cell), jobs: settings.jobs, ccache: ccache)
+    }
+
+    func busyboxPlan(_ cell: Cell, tree: String) -> BusyboxPlan {
+        BusyboxPlan(target: cell.target, toolchain: cell.toolchain, project: project, workspace: workspace,
+                    sourceTree: tree, jobs: settings.jobs)
+    }
+
+    /// How an executing make joins the pool.
+    var wrap: @Sendable (Command) -> Command {
+        guard let jobserver else { return { $0 } }
+        return { jobserver.wrap($0) }
+    }
+
+    /// The compiler identity of a cell's kernel toolchain, probed once per run.
+    func toolchainIdentity(_ cell: Cell) async throws(KmatrixError) -> ToolchainIdentity {
+        let compiler = cell.toolchain.compilerPath(for: cell.toolchainArch)
+        let version = try await compilers.version(compiler, arguments: cell.toolchain.versionArguments, packages: cell.toolchainArch.packages)
+        return ToolchainIdentity(name: cell.toolchain.name, compiler: compiler, version: version)
+    }
+
+    /// Points `images/<name>` of the cell at `path` (a symlink replaced atomically):
+    /// boots, `plan`, `kmatrix boot` and `shell` name the image there.
+    @discardableResult
+    func link(_ cell: Cell, _ path: String, as name: String) -> String {
+        let folder = workspace.images(cell)
+        let linked = "\(folder)/\(name)"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: linked)) == path { return linked }
+        let temporary = "\(folder)/.\(name).\(getpid())"
+        try? FileManager.default.removeItem(atPath: temporary)
+        if (try? FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: path)) != nil {
+            rename(temporary, linked)
+        }
+        return linked
+    }
+}
+
+/// Compiler versions probed once per process and shared by every step that needs them.
+actor CompilerVersions {
+    private var known: [String: Result<String, KmatrixError>] = [:]
+
+    func version(_ compiler: String, arguments: [String], packages: [String]) async throws(KmatrixError) -> String {
+        let key = ([compiler] + arguments).joined(separator: " ")
+        if let known = known[key] { return try known.get() }
+        let result: Result<String, KmatrixError>
+        do throws(KmatrixError) {
+            result = .success(try await CompilerVersion.probe(compiler, arguments: arguments, packages: packages))
+        } catch {
+            result = .failure(error)
+        }
+        known[key] = result
+        return try result.get()
+    }
+}
+
+// MARK: - Small file helpers
+
+func readJSON<T: Decodable>(_ type: T.Type, _ path: String) -> T? {
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    return try? JSONDecoder().decode(T.self, from: data)
+}
+
+func writeJSON<T: Encodable>(_ value: T, _ path: String) -> Bool {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return (try? encoder.encode(value).write(to: URL(fileURLWithPath: path))) != nil
+}
+
+func copyLog(_ source: String, to destination: String?) {
+    guard let destination else { return }
+    try? FileManager.default.removeItem(atPath: destination)
+    try? FileManager.default.copyItem(atPath: source, toPath: destination)
+}
+
+func fileSize(_ path: String) -> UInt64? {
+    (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? UInt64
+}
+
+/// Paths and sizes of every file under `path`, for hashing a tree of modules or an overlay.
+func treeListing(_ path: String) -> String {
+    guard let walker = FileManager.default.enumerator(atPath: path) else { return "" }
+    var lines: [String] = []
+    while let name = walker.nextObject() as? String { lines.append("\(name) \(fileSize("\(path)/\(name)") ?? 0)") }
+    return lines.sorted().joined(separator: "\n")
+}
