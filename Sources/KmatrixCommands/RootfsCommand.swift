@@ -25,7 +25,8 @@ struct RootfsCommand: AsyncParsableCommand {
     @Option(help: "A folder copied on top of the rootfs.") var overlay: String?
     @Option(name: .customLong("cpio-list"), help: "A gen_init_cpio list whose entries are added to the rootfs.") var cpioList: String?
     @Option(help: "Staged kernel modules (the INSTALL_MOD_PATH of make modules_install), used instead of the kernel build's.") var modules: String?
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON (progress goes to standard error).") var json = false
+    @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
 
     struct CellOutput: Encodable {
         var cell: String
@@ -43,6 +44,8 @@ struct RootfsCommand: AsyncParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath
         var settings = RunSettings(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
         settings.goals = [.rootfs]
+        settings.progressToStandardError = json
+        settings.live = !plain && !json && Progress.stdoutIsTerminal
         settings.rootfs.initMode = initMode
         settings.rootfs.overlay = overlay.map { absolutePath($0, relativeTo: cwd) }
         settings.rootfs.cpioList = cpioList.map { absolutePath($0, relativeTo: cwd) }

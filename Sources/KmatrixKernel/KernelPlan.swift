@@ -62,13 +62,6 @@ public struct KernelPlan: Sendable {
         return "\(cell.toolchainArch.crossCompile ?? "")gcc"
     }
 
-    /// Every option the cell asks for, in the order later entries override earlier ones:
-    /// target, ABI, root device, profile, matrix, cell. Fragment files are read by the caller.
-    public var requestedOptions: [KernelOption] {
-        cell.target.kernel.options + cell.target.userspace.kernelOptions + cell.rootDevice.kernelOptions
-            + cell.profile.options + cell.extraOptions
-    }
-
     public var fragmentPath: String { "\(buildDirectory)/kmatrix.fragment" }
 
     /// The profile's base as `plan` shows it (a file base unresolved; the configure step

@@ -15,6 +15,8 @@ public struct RunSettings: Sendable {
     /// Boot cells whose DTB check failed (the cell still fails).
     public var bootAnyway = false
     public var live = false
+    /// Progress lines go to standard error (the command prints JSON on standard output).
+    public var progressToStandardError = false
     public var command: [String] = []
     public var rootfs = RootfsSettings()
     public var bootSettings = BootSettings()
@@ -76,7 +78,8 @@ public struct MatrixRun: Sendable {
         guard problems.isEmpty else { throw .host("kmatrix planned a broken step graph: \(problems.joined(separator: "; "))") }
 
         let sharedScopes = cellGraph.order.filter { [.sourceKernel, .sourceBusybox, .busyboxBuild].contains($0.kind) }.map(\.scope)
-        let progress = Progress(scopes: sharedScopes + cells.map(\.id), live: settings.live)
+        let progress = Progress(scopes: sharedScopes + cells.map(\.id), live: settings.live,
+                                toStandardError: settings.progressToStandardError)
         let redraw = progress.start()
         let outcomes = await withTaskCancellationHandler {
             await graph.run { id, outcome in progress.stepChanged(id, outcome) }
@@ -151,6 +154,7 @@ public struct MatrixRun: Sendable {
         return StepContext(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
                            kernelSource: kernelSource, busyboxSource: busyboxSource, jobserver: jobserver, cache: cache,
                            upstream: settings.upstreamCache.map { ArtifactCache(root: Workspace(root: $0).cache) },
+                           upstreamWorkspace: settings.upstreamCache.map { Workspace(root: $0) },
                            accelerators: accelerators, ccache: ProcessRunner.which("ccache"), compilers: CompilerVersions())
     }
 

@@ -23,11 +23,14 @@ public final class Progress: Sendable {
 
     private let state: Mutex<State>
     private let live: Bool
+    /// Standard error when standard output carries JSON.
+    private let output: FileHandle
     private let runStart = ContinuousClock.now
 
-    public init(scopes: [String], live: Bool) {
+    public init(scopes: [String], live: Bool, toStandardError: Bool = false) {
         state = Mutex(State(rows: scopes.map { Row(scope: $0) }))
         self.live = live
+        output = toStandardError ? .standardError : .standardOutput
     }
 
     public static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
@@ -102,10 +105,10 @@ public final class Progress: Sendable {
             state.drawn = state.rows.count
             return out
         }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        output.write(Data(text.utf8))
     }
 
     private func emit(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        output.write(Data((line + "\n").utf8))
     }
 }

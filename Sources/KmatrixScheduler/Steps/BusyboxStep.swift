@@ -4,7 +4,8 @@ import KmatrixUserspace
 
 /// `busybox.build`: busybox's defconfig + static + kmatrix's lines, built out of tree and
 /// installed, once per (Debian architecture, userspace toolchain) and shared by every cell
-/// that needs it; reused while its inputs hash (source, compiler version, options) holds.
+/// that needs it. The install tree is published in the cache under its inputs hash
+/// (source, compiler version, options), so it travels with the cache like a kernel.
 struct BusyboxStep: Step {
     /// Any cell of the ABI and toolchain: the step reads only those.
     let cell: Cell
@@ -27,11 +28,21 @@ struct BusyboxStep: Step {
         return BusyboxBuilder.inputsHash(plan, sourceSha256: source.sha256, compilerVersion: version)
     }
 
+    /// The published install and its record, when the cache (or the upstream one) has them.
+    func cached(_ context: StepContext, _ key: String) -> BusyboxBuildRecord? {
+        guard let entry = context.lookup(.busyboxBuild, key),
+              var record = readJSON(BusyboxBuildRecord.self, "\(entry)/busybox.json"),
+              FileManager.default.isExecutableFile(atPath: "\(entry)/install/bin/busybox") else { return nil }
+        record.installDirectory = "\(entry)/install"
+        record.binary = "\(entry)/install/bin/busybox"
+        record.reused = true
+        return record
+    }
+
     func plan(_ context: StepContext) async -> PlannedStep {
         let plan = context.busyboxPlan(cell, tree: context.sourceTree(context.busyboxSource, name: "busybox"))
         let key = await key(context, plan)
-        let record = readJSON(BusyboxBuildRecord.self, BusyboxBuilder.recordPath(plan))
-        let cached = key != nil && record?.inputsHash == key && FileManager.default.isExecutableFile(atPath: "\(plan.installDirectory)/bin/busybox")
+        let cached = key.map { context.lookup(.busyboxBuild, $0) != nil } ?? false
         return planned(note: "shared by every \(cell.target.userspace.debianArch) cell built with \(builder.name); .config gets \(plan.configLines.joined(separator: ", ")); the compile joins the jobserver",
                        commands: plan.commands(), key: key, cached: cached)
     }
@@ -45,11 +56,29 @@ struct BusyboxStep: Step {
         let plan = context.busyboxPlan(cell, tree: tree)
         let commands = plan.commands()
         do {
-            let record = try await BusyboxBuilder.build(plan, debianArch: cell.target.userspace.debianArch, toolchain: builder.name,
+            if let key = await key(context, plan), let hit = cached(context, key) {
+                return .passed("\(hit.binary) (\(hit.elf.machine), static)", output: .busybox(hit), cacheHit: true,
+                               commands: commands, key: key)
+            }
+            var record = try await BusyboxBuilder.build(plan, debianArch: cell.target.userspace.debianArch, toolchain: builder.name,
                                                         expect: cell.target.userspace, sourceSha256: context.busyboxSource?.sha256 ?? "",
                                                         logPath: log, settings: BusyboxBuildSettings(wrap: context.wrap))
-            return .passed("\(record.binary) (\(record.elf.machine), static)", output: .busybox(record), cacheHit: record.reused,
-                           logPath: log, commands: commands, key: record.inputsHash)
+            let key = record.inputsHash
+            let final = context.cache.entry(kind: id.kind.rawValue, key: key)
+            let built = record
+            let entry = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: ["inputs": key]) { staging in
+                var published = built
+                published.installDirectory = "\(final)/install"
+                published.binary = "\(final)/install/bin/busybox"
+                return (try? FileManager.default.copyItem(atPath: built.installDirectory, toPath: "\(staging)/install")) != nil
+                    && writeJSON(published, "\(staging)/busybox.json")
+            }
+            guard entry == final, let published = cached(context, key) else {
+                return .failed(.infrastructure, "busybox was built but could not be published to \(final)", logPath: log, commands: commands)
+            }
+            record = published
+            return .passed("\(record.binary) (\(record.elf.machine), static)", output: .busybox(record), cacheHit: false,
+                           logPath: log, commands: commands, key: key)
         } catch {
             let lines = error.message.split(separator: "\n").map(String.init)
             let summary = lines.first ?? error.message

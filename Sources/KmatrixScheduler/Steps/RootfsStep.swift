@@ -97,10 +97,11 @@ struct RootfsStep: Step {
     }
 
     func plan(_ context: StepContext) async -> PlannedStep {
+        let busyboxStep = BusyboxStep(cell: cell, project: project)
         let busyboxPlan = context.busyboxPlan(cell, tree: context.sourceTree(context.busyboxSource, name: "busybox"))
         let note = packingNote + "; linked as \(context.workspace.images(cell))/\(fileName)"
         // With busybox built (and the kernel, for its modules) the image is known exactly.
-        guard let busybox = readJSON(BusyboxBuildRecord.self, BusyboxBuilder.recordPath(busyboxPlan)),
+        guard let busyboxKey = await busyboxStep.key(context, busyboxPlan), let busybox = busyboxStep.cached(context, busyboxKey),
               let tree = try? tree(context, busybox: busybox, modules: nil) else {
             return planned(note: note + "; the image size follows from the busybox build", commands: [])
         }

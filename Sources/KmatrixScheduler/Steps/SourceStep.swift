@@ -32,7 +32,9 @@ struct SourceStep: Step {
         guard let source = source(context) else {
             return .failed(.infrastructure, "the \(name) source is missing (see kmatrix doctor)")
         }
-        let existed = source.kind == .tree || SourceTree.isComplete(context.sourceTree(source, name: name))
+        let planned = context.sourceTree(source, name: name)
+        let existed = source.kind == .tree || SourceTree.isComplete(planned)
+        if existed { return .passed(planned, output: .source(tree: planned), cacheHit: true, key: source.sha256) }
         do {
             let tree = try await SourceTree.prepare(source, workspace: context.workspace, name: name)
             return .passed(existed ? tree : "unpacked \(source.path) into \(tree)", output: .source(tree: tree), cacheHit: existed, key: source.sha256)

@@ -20,6 +20,7 @@ struct StepContext: Sendable {
     /// A second cache read before building: a shared, read-only cache (a team's, a CI
     /// artifact store's, a test fixture's). Hits are served from it; nothing is written there.
     let upstream: ArtifactCache?
+    let upstreamWorkspace: Workspace?
     let accelerators: AcceleratorChoice?
     let ccache: String?
     let compilers: CompilerVersions
@@ -39,10 +40,17 @@ struct StepContext: Sendable {
         cache.lookup(kind: kind.rawValue, key: key) ?? upstream?.lookup(kind: kind.rawValue, key: key)
     }
 
-    /// The tree a source step unpacks into (or the tree itself), known before it runs.
+    /// The tree a source step unpacks into (or the tree itself), known before it runs: an
+    /// upstream cache's finished unpack of the same tarball is used read-only, like ours.
     func sourceTree(_ source: ResolvedSource?, name: String) -> String {
         guard let source else { return "\(workspace.root)/src/\(name)-<sha256>" }
-        return source.kind == .tree ? source.path : workspace.unpacked(name, sha256: source.sha256)
+        if source.kind == .tree { return source.path }
+        let own = workspace.unpacked(name, sha256: source.sha256)
+        if !SourceTree.isComplete(own), let upstream = upstreamWorkspace?.unpacked(name, sha256: source.sha256),
+           SourceTree.isComplete(upstream) {
+            return upstream
+        }
+        return own
     }
 
     /// The cell's kernel commands. Makes join the run's jobserver when they execute; the
