@@ -5,6 +5,7 @@ public enum DeviceTreeRules {
     public struct ConsoleFamily: Sendable, Equatable {
         /// The `console=` name without its index (`ttyAMA`, `ttyS`).
         public var prefix: String
+        /// For messages, before "UART" (`ARM PL011`, `i.MX`).
         public var name: String
         /// A node is of the family when one of its compatibles is in this list.
         public var compatibles: [String]
@@ -30,31 +31,31 @@ public enum DeviceTreeRules {
             "ti,omap2-uart", "ti,omap3-uart", "ti,omap4-uart", "ti,am3352-uart", "ti,am4372-uart", "ti,dra742-uart",
             "ti,am654-uart", "atmel,at91rm9200-usart-serial",
         ]),
-        ConsoleFamily(prefix: "ttyO", name: "OMAP UART (omap-serial)", compatibles: ["ti,omap2-uart", "ti,omap3-uart", "ti,omap4-uart"]),
-        ConsoleFamily(prefix: "ttymxc", name: "i.MX UART", compatibles: ["fsl,imx6q-uart", "fsl,imx53-uart", "fsl,imx1-uart", "fsl,imx21-uart"]),
-        ConsoleFamily(prefix: "ttyLP", name: "Freescale LPUART", compatibles: [
+        ConsoleFamily(prefix: "ttyO", name: "OMAP (omap-serial)", compatibles: ["ti,omap2-uart", "ti,omap3-uart", "ti,omap4-uart"]),
+        ConsoleFamily(prefix: "ttymxc", name: "i.MX", compatibles: ["fsl,imx6q-uart", "fsl,imx53-uart", "fsl,imx1-uart", "fsl,imx21-uart"]),
+        ConsoleFamily(prefix: "ttyLP", name: "Freescale low-power", compatibles: [
             "fsl,vf610-lpuart", "fsl,ls1021a-lpuart", "fsl,ls1028a-lpuart", "fsl,imx7ulp-lpuart", "fsl,imx8qxp-lpuart",
             "fsl,imxrt1050-lpuart",
         ]),
-        ConsoleFamily(prefix: "ttySIF", name: "SiFive UART", compatibles: ["sifive,fu540-c000-uart0", "sifive,uart0"]),
-        ConsoleFamily(prefix: "ttyPS", name: "Cadence/Xilinx UART", compatibles: [
+        ConsoleFamily(prefix: "ttySIF", name: "SiFive", compatibles: ["sifive,fu540-c000-uart0", "sifive,uart0"]),
+        ConsoleFamily(prefix: "ttyPS", name: "Cadence/Xilinx", compatibles: [
             "xlnx,xuartps", "cdns,uart-r1p8", "cdns,uart-r1p12", "xlnx,zynqmp-uart",
         ]),
-        ConsoleFamily(prefix: "ttyMSM", name: "Qualcomm UART", compatibles: [
+        ConsoleFamily(prefix: "ttyMSM", name: "Qualcomm MSM/GENI", compatibles: [
             "qcom,msm-uart", "qcom,msm-uartdm", "qcom,msm-uartdm-v1.1", "qcom,msm-uartdm-v1.2", "qcom,msm-uartdm-v1.3",
             "qcom,msm-uartdm-v1.4", "qcom,geni-debug-uart", "qcom,geni-uart",
         ]),
-        ConsoleFamily(prefix: "ttySAC", name: "Samsung UART", compatibles: [
+        ConsoleFamily(prefix: "ttySAC", name: "Samsung", compatibles: [
             "samsung,s3c2410-uart", "samsung,s3c2412-uart", "samsung,s3c2440-uart", "samsung,s3c6400-uart",
             "samsung,s5pv210-uart", "samsung,exynos4210-uart", "samsung,exynos5433-uart", "samsung,exynos850-uart",
             "apple,s5l-uart", "axis,artpec8-uart",
         ]),
-        ConsoleFamily(prefix: "ttyAML", name: "Amlogic Meson UART", compatibles: [
+        ConsoleFamily(prefix: "ttyAML", name: "Amlogic Meson", compatibles: [
             "amlogic,meson6-uart", "amlogic,meson8-uart", "amlogic,meson8b-uart", "amlogic,meson-gx-uart", "amlogic,meson-s4-uart",
         ]),
-        ConsoleFamily(prefix: "ttySTM", name: "STM32 USART", compatibles: ["st,stm32-uart", "st,stm32f7-uart", "st,stm32h7-uart"]),
-        ConsoleFamily(prefix: "ttyMV", name: "Marvell Armada 3700 UART", compatibles: ["marvell,armada-3700-uart", "marvell,armada-3700-uart-ext"]),
-        ConsoleFamily(prefix: "ttyAT", name: "Atmel USART", compatibles: ["atmel,at91rm9200-usart-serial"]),
+        ConsoleFamily(prefix: "ttySTM", name: "STM32", compatibles: ["st,stm32-uart", "st,stm32f7-uart", "st,stm32h7-uart"]),
+        ConsoleFamily(prefix: "ttyMV", name: "Marvell Armada 3700", compatibles: ["marvell,armada-3700-uart", "marvell,armada-3700-uart-ext"]),
+        ConsoleFamily(prefix: "ttyAT", name: "Atmel", compatibles: ["atmel,at91rm9200-usart-serial"]),
     ]
 
     public static func consoleFamily(prefix: String) -> ConsoleFamily? {
