@@ -16,7 +16,7 @@ extension Checker {
             return nil
         }
         guard let match = device.firstMatch(of: /^([A-Za-z]+)([0-9]+)$/), let index = Int(match.2) else {
-            add(.error, .console, nil, "'\(device)' is not a console device name like ttyS0 or ttyAMA0")
+            add(.error, .console, nil, "'\(device)' is not a console device name (a driver's name and a port number)")
             return nil
         }
         let prefix = String(match.1)

@@ -155,4 +155,17 @@ struct RootfsTests {
     @Test func elfReaderRejectsNonELF() {
         #expect(throws: KmatrixError.self) { _ = try ELFHeader.parse(Array(repeating: 0, count: 64)) }
     }
+
+    /// A big-endian ELF64 header with no program headers: the machine number is named by
+    /// the table, and a number the table lacks keeps its number.
+    @Test(arguments: [(UInt16(21), "ppc64"), (UInt16(22), "s390"), (UInt16(243), "riscv"), (UInt16(9999), "machine-9999")])
+    func elfMachineNames(number: UInt16, name: String) throws {
+        var header = [UInt8](repeating: 0, count: 64)
+        header.replaceSubrange(0..<6, with: [0x7f, 0x45, 0x4c, 0x46, 2, 2])
+        header[17] = 2  // ET_EXEC
+        header[18] = UInt8(number >> 8)
+        header[19] = UInt8(number & 0xff)
+        let elf = try ELFHeader.parse(header)
+        #expect(elf.machine == name && elf.machineNumber == number && elf.elfClass == 64 && !elf.littleEndian && elf.isStatic)
+    }
 }

@@ -22,7 +22,7 @@ public struct ConsoleSpec: Sendable, Equatable, Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         device = try c.decode(String.self, forKey: .device)
         guard device.range(of: #"^[a-zA-Z]+[0-9]+$"#, options: .regularExpression) != nil else {
-            throw decoder.problem("'\(device)' is not a console device name like ttyS0 or ttyAMA0", at: CodingKeys.device)
+            throw decoder.problem("'\(device)' is not a console device name (a driver's name and a port number, as console= takes it)", at: CodingKeys.device)
         }
         earlycon = try c.decodeIfPresent(String.self, forKey: .earlycon)
         node = try c.decodeIfPresent(ConsoleNode.self, forKey: .node)
