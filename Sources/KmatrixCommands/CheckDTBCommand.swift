@@ -14,6 +14,7 @@ struct CheckDTBCommand: AsyncParsableCommand {
             providers they use have built-in drivers in the kernel's vmlinux, and the memory \
             nodes against the target's RAM. Without FILE, checks the DTB the target boots with: \
             the kernel build's (--kernel BUILD_DIR) or the one QEMU generates (dumpdtb). \
+            --target T (once) names the target the DTB is for, from the project's Targets/. \
             Exit status: 0 pass, 1 the check failed, 2 bad input.
             """)
 
