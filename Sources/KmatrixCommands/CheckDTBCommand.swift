@@ -14,17 +14,15 @@ struct CheckDTBCommand: AsyncParsableCommand {
             providers they use have built-in drivers in the kernel's vmlinux, and the memory \
             nodes against the target's RAM. Without FILE, checks the DTB the target boots with: \
             the kernel build's (--kernel BUILD_DIR) or the one QEMU generates (dumpdtb). \
+            --target T (once) names the target the DTB is for, from the project's Targets/. \
             Exit status: 0 pass, 1 the check failed, 2 bad input.
             """)
 
     @Argument(help: "The DTB file. Omitted: the target's own (from --kernel's build directory, or dumped by QEMU).")
     var file: String?
 
-    @Option(help: "Project folder holding Targets/ (for --target).")
-    var project: String = "."
-
-    @Option(help: "The target the DTB is for (its root compatible, console, RAM, QEMU machine).")
-    var target: String?
+    /// `--target T` is the target the DTB is for (its root compatible, console, RAM, QEMU machine).
+    @OptionGroup var options: ProjectOptions
 
     @Option(help: "A kernel build directory or its vmlinux: enables the driver checks.")
     var kernel: String?
@@ -36,7 +34,7 @@ struct CheckDTBCommand: AsyncParsableCommand {
 
     func run() async throws {
         let cwd = FileManager.default.currentDirectoryPath
-        let target = try loadTarget(cwd: cwd)
+        let target = try loadTarget()
         let vmlinux = kernel.map { absolutePath($0, relativeTo: cwd) }.map(Self.vmlinuxPath)
         let compatibles = try vmlinux.map { path throws(KmatrixError) in try KernelCompatibles.load(vmlinux: path) }
 
@@ -75,9 +73,15 @@ struct CheckDTBCommand: AsyncParsableCommand {
         if !report.passed { throw ExitCode(1) }
     }
 
-    func loadTarget(cwd: String) throws -> Target? {
-        guard let name = target else { return nil }
-        let project = try Project.load(root: absolutePath(self.project, relativeTo: cwd))
+    func loadTarget() throws -> Target? {
+        guard options.cells.isEmpty, options.toolchains.isEmpty else {
+            throw KmatrixError.badInput("check-dtb checks one DTB against a target: give --target, not --cell or --toolchain")
+        }
+        guard options.targets.count <= 1 else {
+            throw KmatrixError.badInput("check-dtb checks one DTB against one target; --target was given \(options.targets.count) times")
+        }
+        guard let name = options.targets.first else { return nil }
+        let project = try options.load()
         guard let target = project.targets[name] else {
             throw KmatrixError.badInput("unknown target '\(name)'; known: \(project.targets.keys.sorted().joined(separator: ", "))")
         }

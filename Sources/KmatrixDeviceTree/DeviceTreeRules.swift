@@ -5,21 +5,57 @@ public enum DeviceTreeRules {
     public struct ConsoleFamily: Sendable, Equatable {
         /// The `console=` name without its index (`ttyAMA`, `ttyS`).
         public var prefix: String
+        /// For messages, before "UART" (`ARM PL011`, `i.MX`).
         public var name: String
         /// A node is of the family when one of its compatibles is in this list.
         public var compatibles: [String]
     }
 
+    /// Which UARTs back which Linux console names: a fact of the kernel's serial drivers
+    /// (each driver's `uart_driver.dev_name` and its `of_device_id` table, Linux 6.1), kept
+    /// as a table so a board needs only its Targets file. A driver whose device name
+    /// depends on a Kconfig option (omap-serial's ttyO or 8250_omap's ttyS; atmel's ttyS or
+    /// ttyAT) is listed under each name.
     public static let consoleFamilies: [ConsoleFamily] = [
         // `arm,primecell` alone is not enough: SP804 timers and PL061 GPIOs carry it too.
         ConsoleFamily(prefix: "ttyAMA", name: "ARM PL011", compatibles: ["arm,pl011", "arm,sbsa-uart"]),
         ConsoleFamily(prefix: "ttyS", name: "8250/16550", compatibles: [
+            // 8250_of, then the 8250 glue drivers (dw, tegra, mtk, pxa, omap, bcm2835aux, ...).
             "ns8250", "ns16450", "ns16550", "ns16550a", "ns16750", "ns16850",
-            "snps,dw-apb-uart", "intel,xscale-uart", "nvidia,tegra20-uart", "nxp,lpc3220-uart",
-            "ralink,rt2880-uart", "altr,16550-FIFO32", "altr,16550-FIFO64", "altr,16550-FIFO128",
-            "fsl,16550-FIFO64", "fsl,ns16550", "ti,da830-uart", "aspeed,ast2400-vuart",
-            "mrvl,mmp-uart", "mrvl,pxa-uart", "brcm,bcm2835-aux-uart", "ti,am654-uart",
+            "nxp,lpc3220-uart", "ralink,rt2880-uart", "intel,xscale-uart",
+            "altr,16550-FIFO32", "altr,16550-FIFO64", "altr,16550-FIFO128", "fsl,16550-FIFO64", "fsl,ns16550",
+            "mrvl,mmp-uart", "mrvl,pxa-uart", "ti,da830-uart", "nuvoton,wpcm450-uart", "nuvoton,npcm750-uart",
+            "snps,dw-apb-uart", "cavium,octeon-3860-uart", "marvell,armada-38x-uart", "renesas,rzn1-uart",
+            "starfive,jh7100-uart", "nvidia,tegra20-uart", "mediatek,mt6577-uart",
+            "brcm,bcm2835-aux-uart", "brcm,bcm6345-uart", "aspeed,ast2400-vuart", "aspeed,ast2500-vuart",
+            "ti,omap2-uart", "ti,omap3-uart", "ti,omap4-uart", "ti,am3352-uart", "ti,am4372-uart", "ti,dra742-uart",
+            "ti,am654-uart", "atmel,at91rm9200-usart-serial",
         ]),
+        ConsoleFamily(prefix: "ttyO", name: "OMAP (omap-serial)", compatibles: ["ti,omap2-uart", "ti,omap3-uart", "ti,omap4-uart"]),
+        ConsoleFamily(prefix: "ttymxc", name: "i.MX", compatibles: ["fsl,imx6q-uart", "fsl,imx53-uart", "fsl,imx1-uart", "fsl,imx21-uart"]),
+        ConsoleFamily(prefix: "ttyLP", name: "Freescale low-power", compatibles: [
+            "fsl,vf610-lpuart", "fsl,ls1021a-lpuart", "fsl,ls1028a-lpuart", "fsl,imx7ulp-lpuart", "fsl,imx8qxp-lpuart",
+            "fsl,imxrt1050-lpuart",
+        ]),
+        ConsoleFamily(prefix: "ttySIF", name: "SiFive", compatibles: ["sifive,fu540-c000-uart0", "sifive,uart0"]),
+        ConsoleFamily(prefix: "ttyPS", name: "Cadence/Xilinx", compatibles: [
+            "xlnx,xuartps", "cdns,uart-r1p8", "cdns,uart-r1p12", "xlnx,zynqmp-uart",
+        ]),
+        ConsoleFamily(prefix: "ttyMSM", name: "Qualcomm MSM/GENI", compatibles: [
+            "qcom,msm-uart", "qcom,msm-uartdm", "qcom,msm-uartdm-v1.1", "qcom,msm-uartdm-v1.2", "qcom,msm-uartdm-v1.3",
+            "qcom,msm-uartdm-v1.4", "qcom,geni-debug-uart", "qcom,geni-uart",
+        ]),
+        ConsoleFamily(prefix: "ttySAC", name: "Samsung", compatibles: [
+            "samsung,s3c2410-uart", "samsung,s3c2412-uart", "samsung,s3c2440-uart", "samsung,s3c6400-uart",
+            "samsung,s5pv210-uart", "samsung,exynos4210-uart", "samsung,exynos5433-uart", "samsung,exynos850-uart",
+            "apple,s5l-uart", "axis,artpec8-uart",
+        ]),
+        ConsoleFamily(prefix: "ttyAML", name: "Amlogic Meson", compatibles: [
+            "amlogic,meson6-uart", "amlogic,meson8-uart", "amlogic,meson8b-uart", "amlogic,meson-gx-uart", "amlogic,meson-s4-uart",
+        ]),
+        ConsoleFamily(prefix: "ttySTM", name: "STM32", compatibles: ["st,stm32-uart", "st,stm32f7-uart", "st,stm32h7-uart"]),
+        ConsoleFamily(prefix: "ttyMV", name: "Marvell Armada 3700", compatibles: ["marvell,armada-3700-uart", "marvell,armada-3700-uart-ext"]),
+        ConsoleFamily(prefix: "ttyAT", name: "Atmel", compatibles: ["atmel,at91rm9200-usart-serial"]),
     ]
 
     public static func consoleFamily(prefix: String) -> ConsoleFamily? {
@@ -49,9 +85,4 @@ public enum DeviceTreeRules {
         ("clocks", "#clock-cells"),
         ("interrupts-extended", "#interrupt-cells"),
     ]
-
-    /// QEMU binaries whose loader replaces the DTB's `/memory` with the RAM it gives
-    /// (hw/arm/boot.c; measured on QEMU 7.2 with `-M vexpress-a9,dumpdtb=` and a kernel DTB
-    /// claiming 1 GiB: the dumped tree says 256 MiB).
-    public static let qemuRewritesMemory: Set<String> = ["qemu-system-arm", "qemu-system-aarch64"]
 }

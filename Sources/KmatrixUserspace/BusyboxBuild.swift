@@ -70,8 +70,10 @@ public enum BusyboxBuilder {
     /// Configures (defconfig + `plan.configLines`, checked after oldconfig), builds and
     /// installs busybox out of tree, appending every command's output to `logPath`, then
     /// checks the binary's ELF header against `expect` (machine, class, static).
+    /// `libcPackage` (the toolchain's `ToolchainArch.libcPackage`) names what to install
+    /// when the compiler finds no static libc.
     public static func build(_ plan: BusyboxPlan, debianArch: String, toolchain: String, expect: UserspaceSpec?,
-                             sourceSha256: String, logPath: String? = nil,
+                             sourceSha256: String, logPath: String? = nil, libcPackage: String? = nil,
                              settings: BusyboxBuildSettings = BusyboxBuildSettings()) async throws(KmatrixError) -> BusyboxBuildRecord {
         let start = ContinuousClock.now
         let fm = FileManager.default
@@ -85,8 +87,8 @@ public enum BusyboxBuilder {
         // A static busybox links the target's libc.a; gcc prints the bare name when it has none.
         let libc = try await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(30))
         guard libc.standardOutput.hasPrefix("/") else {
-            let package = debianArch == "amd64" ? "libc6-dev" : "libc6-dev-\(debianArch)-cross"
-            throw .host("\(compiler) finds no static C library (libc.a) for \(debianArch): install \(package)")
+            let install = libcPackage.map { "install \($0)" } ?? "install the static C library for \(debianArch) (the toolchain's libcPackage)"
+            throw .host("\(compiler) finds no static C library (libc.a) for \(debianArch): \(install)")
         }
         let compilerVersion = try await CompilerVersion.probe(compiler, arguments: versionArguments)
         let inputsHash = Self.inputsHash(plan, sourceSha256: sourceSha256, compilerVersion: compilerVersion,

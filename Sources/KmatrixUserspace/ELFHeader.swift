@@ -14,7 +14,12 @@ public struct ELFHeader: Sendable, Codable, Equatable {
     /// No `PT_INTERP` program header: runs without a dynamic loader.
     public var isStatic: Bool
 
-    static let machineNames: [UInt16: String] = [3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv"]
+    /// `e_machine` numbers (elf.h's `EM_*`, a fact of the ELF format) and the names a
+    /// target's `userspace.elfMachine` uses for them.
+    static let machineNames: [UInt16: String] = [
+        2: "sparc", 3: "i386", 4: "m68k", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 42: "sh",
+        43: "sparcv9", 62: "x86_64", 183: "aarch64", 243: "riscv", 258: "loongarch",
+    ]
 
     public var isExecutable: Bool { type == 2 || type == 3 }
 

@@ -37,6 +37,9 @@ public struct RootfsOptions: Sendable {
     public var rootDevice: RootDeviceSpec.Kind
     /// The console device (`ttyS0`, `ttyAMA0`) the interactive shell runs on.
     public var console: String?
+    /// Its character device numbers (the target's `console.node`): the rootfs carries
+    /// `/dev/<console>` with them.
+    public var consoleNode: ConsoleNode?
     public var initMode: InitMode
     /// A folder copied on top of everything else.
     public var overlay: String?
@@ -45,11 +48,13 @@ public struct RootfsOptions: Sendable {
     public var modules: StagedModules?
     public var hostname: String
 
-    public init(busyboxInstall: String, rootDevice: RootDeviceSpec.Kind, console: String? = nil, initMode: InitMode = .unattended,
-                overlay: String? = nil, cpioList: String? = nil, modules: StagedModules? = nil, hostname: String = "kmatrix") {
+    public init(busyboxInstall: String, rootDevice: RootDeviceSpec.Kind, console: String? = nil, consoleNode: ConsoleNode? = nil,
+                initMode: InitMode = .unattended, overlay: String? = nil, cpioList: String? = nil, modules: StagedModules? = nil,
+                hostname: String = "kmatrix") {
         self.busyboxInstall = busyboxInstall
         self.rootDevice = rootDevice
         self.console = console
+        self.consoleNode = consoleNode
         self.initMode = initMode
         self.overlay = overlay
         self.cpioList = cpioList
@@ -68,7 +73,8 @@ public enum Rootfs {
     ]
 
     /// Device nodes written as archive entries (no mknod): what the kernel and busybox
-    /// need before devtmpfs or mdev populate /dev.
+    /// need before devtmpfs or mdev populate /dev. The console's own node comes from the
+    /// target (`consoleNode(_:)`).
     public static let deviceNodes: [RootfsEntry] = [
         RootfsEntry("dev/console", .characterDevice(major: 5, minor: 1), mode: 0o600),
         RootfsEntry("dev/null", .characterDevice(major: 1, minor: 3), mode: 0o666),
@@ -79,9 +85,13 @@ public enum Rootfs {
         RootfsEntry("dev/tty", .characterDevice(major: 5, minor: 0), mode: 0o666),
         RootfsEntry("dev/tty0", .characterDevice(major: 4, minor: 0), mode: 0o620),
         RootfsEntry("dev/tty1", .characterDevice(major: 4, minor: 1), mode: 0o620),
-        RootfsEntry("dev/ttyS0", .characterDevice(major: 4, minor: 64), mode: 0o620),
-        RootfsEntry("dev/ttyAMA0", .characterDevice(major: 204, minor: 64), mode: 0o620),
     ]
+
+    /// `/dev/<console>` with the numbers the target gives, when it gives them.
+    public static func consoleNode(_ options: RootfsOptions) -> RootfsEntry? {
+        guard let console = options.console, let node = options.consoleNode else { return nil }
+        return RootfsEntry("dev/\(console)", .characterDevice(major: node.major, minor: node.minor), mode: 0o620)
+    }
 
     public static func assemble(_ options: RootfsOptions) throws(KmatrixError) -> RootfsTree {
         let fm = FileManager.default
@@ -92,6 +102,7 @@ public enum Rootfs {
         for (path, mode) in directories { tree.directory(path, mode: mode) }
         try tree.addTree(from: options.busyboxInstall)
         for node in deviceNodes { tree.add(node) }
+        if let console = consoleNode(options) { tree.add(console) }
 
         tree.file("etc/fstab", fstab(options.rootDevice))
         tree.file("etc/inittab", inittab(console: options.console))

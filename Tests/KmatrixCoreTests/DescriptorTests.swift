@@ -20,6 +20,9 @@ struct ShippedDescriptorTests {
         let x86 = try #require(targets["x86_64-pc"])
         #expect(x86.kernel.image.paths == ["arch/x86/boot/bzImage"])
         #expect(x86.console.device == "ttyS0")
+        #expect(x86.console.node == ConsoleNode(major: 4, minor: 64))
+        #expect(x86.console.deviceTree)
+        #expect(!x86.qemu.replacesDTBMemory)
         #expect(x86.deviceTree.source == .none)
 
         let vexpress = try #require(targets["arm-vexpress-a9"])
@@ -28,6 +31,8 @@ struct ShippedDescriptorTests {
         #expect(vexpress.kernel.dtbs.first?.paths == ["arch/arm/boot/dts/vexpress-v2p-ca9.dtb", "arch/arm/boot/dts/arm/vexpress-v2p-ca9.dtb"])
         #expect(vexpress.deviceTree.rootCompatible == "arm,vexpress,v2p-ca9")
         #expect(vexpress.console.device == "ttyAMA0")
+        #expect(vexpress.console.node == ConsoleNode(major: 204, minor: 64))
+        #expect(vexpress.qemu.replacesDTBMemory)
         #expect(vexpress.rootDevices["sd"]?.device == "/dev/mmcblk0")
         // The clock drivers without which the SP804 timers hang the boot.
         #expect(vexpress.kernel.options.contains(KernelOption(name: "CONFIG_CLK_SP810", value: "y")))
@@ -36,10 +41,14 @@ struct ShippedDescriptorTests {
         let arm64 = try #require(targets["arm64-virt"])
         #expect(arm64.deviceTree.source == .qemu)
         #expect(arm64.qemu.cpu == "cortex-a57")
+        #expect(arm64.console.node == ConsoleNode(major: 204, minor: 64))
+        #expect(arm64.qemu.replacesDTBMemory)
         #expect(arm64.rootDevices["virtio"]?.device == "/dev/vda")
 
         let riscv = try #require(targets["riscv64-virt"])
         #expect(riscv.qemu.firmware?.args == ["-bios", "default"])
+        #expect(riscv.console.node == ConsoleNode(major: 4, minor: 64))
+        #expect(!riscv.qemu.replacesDTBMemory, "QEMU passes riscv's generated DTB as it is")
         #expect(riscv.userspace.kernelOptions.contains(KernelOption(name: "CONFIG_FPU", value: "y")))
     }
 
@@ -48,9 +57,14 @@ struct ShippedDescriptorTests {
         let gcc = try #require(toolchains["gcc"])
         #expect(gcc.architectures["armhf"]?.crossCompile == "arm-linux-gnueabihf-")
         #expect(gcc.compilerPath(for: gcc.architectures["riscv64"]!) == "riscv64-linux-gnu-gcc")
+        // Every architecture gcc builds userspace for names the static libc it links.
+        #expect(gcc.architectures["amd64"]?.libcPackage == "libc6-dev")
+        #expect(gcc.architectures["armhf"]?.libcPackage == "libc6-dev-armhf-cross")
+        #expect(gcc.architectures.values.allSatisfy { $0.libcPackage.map($0.packages.contains) == true })
         let llvm = try #require(toolchains["llvm"])
         #expect(llvm.makeVariables["LLVM"] == "/usr/lib/llvm-14/bin/")
         #expect(llvm.userspaceToolchain == "gcc")
+        #expect(llvm.architectures.values.allSatisfy { $0.libcPackage == nil }, "gcc builds llvm cells' userspace")
     }
 }
 
@@ -182,6 +196,47 @@ struct BadInputTests {
         let p = try ScratchProject(); defer { p.remove() }
         try p.edit("Targets/arm-vexpress-a9.json", replacing: "\"qemuArgs\": [\"-drive\", \"file={disk},if=sd,format=raw\"],", with: "")
         expectError(p, file: "Targets/arm-vexpress-a9.json", field: "rootDevices.sd.qemuArgs", ["attach '{disk}'"])
+    }
+
+    @Test func libcPackageProblems() throws {
+        let vexpressLibc = "\"libcPackage\": \"libc6-dev-armhf-cross\""
+        let wrongType = try ScratchProject(); defer { wrongType.remove() }
+        try wrongType.edit("Toolchains/gcc.json", replacing: vexpressLibc, with: "\"libcPackage\": [\"libc6-dev-armhf-cross\"]")
+        expectError(wrongType, file: "Toolchains/gcc.json", field: "architectures.armhf.libcPackage", ["wrong type", "a string"])
+        let badName = try ScratchProject(); defer { badName.remove() }
+        try badName.edit("Toolchains/gcc.json", replacing: vexpressLibc, with: "\"libcPackage\": \"libc6 dev\"")
+        expectError(badName, file: "Toolchains/gcc.json", field: "architectures.armhf.libcPackage", ["'libc6 dev' is not a Debian package name"])
+        let notInstalled = try ScratchProject(); defer { notInstalled.remove() }
+        try notInstalled.edit("Toolchains/gcc.json", replacing: vexpressLibc, with: "\"libcPackage\": \"libc6-dev-armel-cross\"")
+        expectError(notInstalled, file: "Toolchains/gcc.json", field: "architectures.armhf.libcPackage", ["is not in packages"])
+    }
+
+    @Test func consoleNodeProblems() throws {
+        let file = "Targets/arm-vexpress-a9.json"
+        let node = "\"node\": { \"major\": 204, \"minor\": 64 }"
+        let cases: [(String, String, [String])] = [
+            ("\"node\": { \"major\": \"204\", \"minor\": 64 }", "console.node.major", ["wrong type", "an integer"]),
+            ("\"node\": { \"major\": 0, \"minor\": 64 }", "console.node.major", ["0 is not a device major"]),
+            ("\"node\": { \"major\": 204, \"minor\": -1 }", "console.node.minor", ["-1 is not a device minor"]),
+            ("\"node\": { \"major\": 204, \"minr\": 64 }", "console.node.minr", ["unknown field", "did you mean 'minor'?"]),
+            ("\"node\": \"204:64\"", "console.node", ["wrong type"]),
+            (node + ", \"deviceTree\": \"no\"", "console.deviceTree", ["wrong type", "true or false"]),
+        ]
+        for (replacement, field, words) in cases {
+            let p = try ScratchProject(); defer { p.remove() }
+            try p.edit(file, replacing: node, with: replacement)
+            expectError(p, file: file, field: field, words)
+        }
+    }
+
+    @Test func replacesDTBMemoryProblems() throws {
+        let wrongType = try ScratchProject(); defer { wrongType.remove() }
+        try wrongType.edit("Targets/arm64-virt.json", replacing: "\"replacesDTBMemory\": true", with: "\"replacesDTBMemory\": \"yes\"")
+        expectError(wrongType, file: "Targets/arm64-virt.json", field: "qemu.replacesDTBMemory", ["wrong type", "true or false"])
+        // Without a device tree there is no /memory node for QEMU to replace.
+        let noTree = try ScratchProject(); defer { noTree.remove() }
+        try noTree.edit("Targets/x86_64-pc.json", replacing: "\"silenceSeconds\": 20", with: "\"silenceSeconds\": 20, \"replacesDTBMemory\": true")
+        expectError(noTree, file: "Targets/x86_64-pc.json", field: "qemu.replacesDTBMemory", ["without a device tree"])
     }
 
     @Test func everyProblemIsReportedAtOnce() throws {

@@ -34,7 +34,7 @@ struct RootfsTests {
         try FileManager.default.createDirectory(atPath: "\(dir)/overlay/etc", withIntermediateDirectories: true)
         try "overlaid\n".write(toFile: "\(dir)/overlay/etc/profile", atomically: true, encoding: .utf8)
         let options = RootfsOptions(busyboxInstall: try fakeBusybox(dir), rootDevice: .initramfs, console: "ttyAMA0",
-                                    overlay: "\(dir)/overlay", modules: try fakeModules(dir))
+                                    consoleNode: ConsoleNode(major: 204, minor: 64), overlay: "\(dir)/overlay", modules: try fakeModules(dir))
         let tree = try Rootfs.assemble(options)
         _ = try InitramfsWriter.write(tree, to: "\(dir)/initramfs.cpio.gz")
         let members = try NewcReader.parse(try gunzip("\(dir)/initramfs.cpio.gz"))
@@ -44,6 +44,10 @@ struct RootfsTests {
         let console = try #require(byName["dev/console"])
         #expect(console.fileType == 0o020000 && console.rdevMajor == 5 && console.rdevMinor == 1 && console.permissions == 0o600)
         #expect(byName["dev/null"]?.rdevMinor == 3)
+        // The console's node is the one the options give, and no other board's console is there.
+        let uart = try #require(byName["dev/ttyAMA0"])
+        #expect(uart.fileType == 0o020000 && uart.rdevMajor == 204 && uart.rdevMinor == 64)
+        #expect(byName["dev/ttyS0"] == nil)
         #expect(byName["tmp"]?.permissions == 0o1777)
         #expect(byName["bin/sh"].map { String(decoding: $0.data, as: UTF8.self) } == "busybox")
         let initText = String(decoding: try #require(byName["init"]).data, as: UTF8.self)
@@ -150,5 +154,18 @@ struct RootfsTests {
 
     @Test func elfReaderRejectsNonELF() {
         #expect(throws: KmatrixError.self) { _ = try ELFHeader.parse(Array(repeating: 0, count: 64)) }
+    }
+
+    /// A big-endian ELF64 header with no program headers: the machine number is named by
+    /// the table, and a number the table lacks keeps its number.
+    @Test(arguments: [(UInt16(21), "ppc64"), (UInt16(22), "s390"), (UInt16(243), "riscv"), (UInt16(9999), "machine-9999")])
+    func elfMachineNames(number: UInt16, name: String) throws {
+        var header = [UInt8](repeating: 0, count: 64)
+        header.replaceSubrange(0..<6, with: [0x7f, 0x45, 0x4c, 0x46, 2, 2])
+        header[17] = 2  // ET_EXEC
+        header[18] = UInt8(number >> 8)
+        header[19] = UInt8(number & 0xff)
+        let elf = try ELFHeader.parse(header)
+        #expect(elf.machine == name && elf.machineNumber == number && elf.elfClass == 64 && !elf.littleEndian && elf.isStatic)
     }
 }

@@ -35,6 +35,10 @@ public struct Target: Sendable, Equatable, Codable {
         if deviceTree.source == .build, kernel.dtbs.isEmpty {
             throw decoder.problem("deviceTree.source is 'build' but kernel.dtbs is empty", at: CodingKeys.deviceTree)
         }
+        if deviceTree.source == .none, qemu.replacesDTBMemory {
+            throw FieldProblem(path: decoder.codingPath.map(fieldName) + ["qemu", "replacesDTBMemory"],
+                               message: "is true, but the target boots without a device tree (deviceTree.source none)")
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -137,25 +141,6 @@ public struct DeviceTreeSpec: Sendable, Equatable, Codable {
     }
 }
 
-public struct ConsoleSpec: Sendable, Equatable, Codable {
-    /// The `console=` device, e.g. `ttyS0` or `ttyAMA0`.
-    public var device: String
-    /// The `earlycon=` value used when a cell asks for early console output.
-    public var earlycon: String?
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case device, earlycon }
-
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        device = try c.decode(String.self, forKey: .device)
-        guard device.range(of: #"^[a-zA-Z]+[0-9]+$"#, options: .regularExpression) != nil else {
-            throw decoder.problem("'\(device)' is not a console device name like ttyS0 or ttyAMA0", at: CodingKeys.device)
-        }
-        earlycon = try c.decodeIfPresent(String.self, forKey: .earlycon)
-    }
-}
-
 /// The userspace ABI the target's busybox is built for.
 public struct UserspaceSpec: Sendable, Equatable, Codable {
     /// The Debian architecture name (`amd64`, `armhf`, `arm64`, `riscv64`); toolchains are keyed by it.
@@ -225,70 +210,5 @@ public struct RootDeviceSpec: Sendable, Equatable, Codable {
         if kind == .disk, !qemuArgs.contains(where: { $0.contains("{disk}") }) {
             throw decoder.problem("a disk root device needs qemuArgs that attach '{disk}'", at: CodingKeys.qemuArgs)
         }
-    }
-}
-
-public struct QemuSpec: Sendable, Equatable, Codable {
-    public var binary: String
-    /// The Debian package that ships `binary`.
-    public var package: String
-    public var machine: String
-    public var cpu: String?
-    public var memoryMiB: Int
-    public var smp: Int
-    public var firmware: FirmwareSpec?
-    /// Arguments added to every boot of this target (`-audiodev none,id=snd0`).
-    public var args: [String]
-    /// The host architecture (`uname -m`) on which KVM can run this target, if any.
-    public var kvmHostArch: String?
-    /// How long a boot may take before it is a timeout.
-    public var bootTimeoutSeconds: Int
-    /// How long the console may stay silent, once it has spoken, before the boot is a hang.
-    public var silenceSeconds: Int
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case binary, package, machine, cpu, memoryMiB, smp, firmware, args, kvmHostArch, bootTimeoutSeconds, silenceSeconds
-    }
-
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        binary = try c.decode(String.self, forKey: .binary)
-        package = try c.decode(String.self, forKey: .package)
-        machine = try c.decode(String.self, forKey: .machine)
-        cpu = try c.decodeIfPresent(String.self, forKey: .cpu)
-        memoryMiB = try c.value(.memoryMiB, default: 256)
-        guard memoryMiB >= 16 else { throw decoder.problem("\(memoryMiB) MiB is too little for a kernel", at: CodingKeys.memoryMiB) }
-        smp = try c.value(.smp, default: 1)
-        firmware = try c.decodeIfPresent(FirmwareSpec.self, forKey: .firmware)
-        args = try c.value(.args, default: [])
-        kvmHostArch = try c.decodeIfPresent(String.self, forKey: .kvmHostArch)
-        bootTimeoutSeconds = try c.value(.bootTimeoutSeconds, default: 120)
-        silenceSeconds = try c.value(.silenceSeconds, default: 20)
-        guard bootTimeoutSeconds > 0, silenceSeconds > 0 else {
-            throw decoder.problem("timeouts must be positive", at: CodingKeys.bootTimeoutSeconds)
-        }
-    }
-}
-
-public struct FirmwareSpec: Sendable, Equatable, Codable {
-    /// QEMU arguments that select it (`-bios default`).
-    public var args: [String]
-    /// Files that must exist for those arguments to work (any one of them).
-    public var files: [String]
-    /// The Debian package that ships them.
-    public var package: String
-    /// A line the firmware prints on the console, timed as the firmware phase of a boot.
-    public var banner: String?
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case args, files, package, banner }
-
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        args = try c.value(.args, default: [])
-        files = try c.value(.files, default: [])
-        package = try c.decode(String.self, forKey: .package)
-        banner = try c.decodeIfPresent(String.self, forKey: .banner)
     }
 }

@@ -50,15 +50,28 @@ public struct Toolchain: Sendable, Equatable, Codable {
 public struct ToolchainArch: Sendable, Equatable, Codable {
     /// `CROSS_COMPILE=`; `nil` leaves it unset (clang derives the target from ARCH).
     public var crossCompile: String?
-    /// Debian packages that install the compiler and binutils.
+    /// Debian packages that install the compiler, binutils and the libc.
     public var packages: [String]
+    /// Which of `packages` holds the static C library (`libc.a`) this compiler links a
+    /// static busybox against (`libc6-dev-armhf-cross`); `nil` when the toolchain builds
+    /// no userspace (its cells name a `userspaceToolchain`). It names the libc a busybox
+    /// build links, so it belongs to that build's identity.
+    public var libcPackage: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case crossCompile, packages }
+    enum CodingKeys: String, CodingKey, CaseIterable { case crossCompile, packages, libcPackage }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         crossCompile = try c.decodeIfPresent(String.self, forKey: .crossCompile)
         packages = try c.value(.packages, default: [])
+        libcPackage = try c.decodeIfPresent(String.self, forKey: .libcPackage)
+        if let libcPackage, libcPackage.range(of: #"^[a-z0-9][a-z0-9+.-]+$"#, options: .regularExpression) == nil {
+            throw decoder.problem("'\(libcPackage)' is not a Debian package name (lower case letters, digits, '+', '-', '.')",
+                                  at: CodingKeys.libcPackage)
+        }
+        if let libcPackage, !packages.contains(libcPackage) {
+            throw decoder.problem("'\(libcPackage)' is not in packages: list it there too, so it is installed", at: CodingKeys.libcPackage)
+        }
     }
 }
