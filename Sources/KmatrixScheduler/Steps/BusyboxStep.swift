@@ -62,7 +62,8 @@ struct BusyboxStep: Step {
             }
             var record = try await BusyboxBuilder.build(plan, debianArch: cell.target.userspace.debianArch, toolchain: builder.name,
                                                         expect: cell.target.userspace, sourceSha256: context.busyboxSource?.sha256 ?? "",
-                                                        logPath: log, settings: BusyboxBuildSettings(wrap: context.wrap))
+                                                        logPath: log, libcPackage: builder.architectures[cell.target.userspace.debianArch]?.libcPackage,
+                                                        settings: BusyboxBuildSettings(wrap: context.wrap))
             let key = record.inputsHash
             let final = context.cache.entry(kind: id.kind.rawValue, key: key)
             let built = record

@@ -38,6 +38,7 @@ struct RootfsStep: Step {
         var kind: String
         var filesystem: String?
         var console: String
+        var consoleNode: ConsoleNode?
         var initMode: String
         var modules: String?
         var overlay: String?
@@ -68,7 +69,7 @@ struct RootfsStep: Step {
             do { cpioList = try SHA256.hex(fileAt: list) } catch { throw .badInput("cannot read the cpio list \(list)") }
         }
         return Inputs(busybox: busybox.inputsHash, kind: cell.rootDevice.kind.rawValue, filesystem: cell.rootDevice.filesystem,
-                      console: cell.target.console.device, initMode: settings.initMode.rawValue,
+                      console: cell.target.console.device, consoleNode: cell.target.console.node, initMode: settings.initMode.rawValue,
                       modules: modules.map { SHA256.hex($0.release + "\n" + treeListing($0.directory)) },
                       overlay: settings.overlay.map { SHA256.hex(treeListing($0)) }, cpioList: cpioList)
     }
@@ -76,7 +77,8 @@ struct RootfsStep: Step {
     func tree(_ context: StepContext, busybox: BusyboxBuildRecord, modules: StagedModules?) throws(KmatrixError) -> RootfsTree {
         let settings = context.settings.rootfs
         return try Rootfs.assemble(RootfsOptions(busyboxInstall: busybox.installDirectory, rootDevice: cell.rootDevice.kind,
-                                                 console: cell.target.console.device, initMode: settings.initMode,
+                                                 console: cell.target.console.device, consoleNode: cell.target.console.node,
+                                                 initMode: settings.initMode,
                                                  overlay: settings.overlay, cpioList: settings.cpioList, modules: modules))
     }
 
