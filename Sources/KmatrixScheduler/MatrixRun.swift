@@ -70,8 +70,8 @@ public struct MatrixRun: Sendable {
         }
         let cpuBefore = Self.cpuSeconds()
 
-        let context = try Self.context(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
-                                       cells: cells)
+        let context = try await Self.context(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
+                                             cells: cells)
         let cellGraph = CellGraph(cells: cells, project: project, settings: settings)
         let graph = cellGraph.graph(context)
         let problems = graph.validate()
@@ -127,7 +127,7 @@ public struct MatrixRun: Sendable {
     /// What the steps share. Without `runDirectory` (planning) nothing is started: no
     /// jobserver, no KVM probe, missing sources are left nil for the plan to name.
     static func context(project: Project, workspace: Workspace, settings: RunSettings, runDirectory: String?,
-                        cells: [Cell], sources: PlanSources? = nil) throws(KmatrixError) -> StepContext {
+                        cells: [Cell], sources: PlanSources? = nil) async throws(KmatrixError) -> StepContext {
         let planning = runDirectory == nil
         func resolve(_ spec: SourceSpec, _ what: String) throws(KmatrixError) -> ResolvedSource? {
             do throws(KmatrixError) {
@@ -139,8 +139,14 @@ public struct MatrixRun: Sendable {
         }
         var kernelSource = sources?.kernel, busyboxSource = sources?.busybox
         if sources == nil {
-            kernelSource = try resolve(project.matrix.sources.kernel, "kernel")
-            busyboxSource = try resolve(project.matrix.sources.busybox, "busybox")
+            // A tree's identity is its content, taken now: an edit is never served stale.
+            let scratch = "\(workspace.root)/tmp"
+            if let found = try resolve(project.matrix.sources.kernel, "kernel") {
+                kernelSource = try await SourceIdentity.identify(found, scratch: scratch)
+            }
+            if let found = try resolve(project.matrix.sources.busybox, "busybox") {
+                busyboxSource = try await SourceIdentity.identify(found, scratch: scratch)
+            }
         }
         let cache = ArtifactCache(root: workspace.cache)
         var jobserver: Jobserver?

@@ -6,7 +6,8 @@ public struct ResolvedSource: Sendable, Equatable, Codable {
     public enum Kind: String, Sendable, Codable { case tarball, tree }
     public var kind: Kind
     public var path: String
-    /// The tarball's sha256 (its identity); for a tree, a hash of its path.
+    /// The tarball's sha256 (its identity); for a tree, its content identity once
+    /// `SourceIdentity.identify` has run (before that, a hash of its path).
     public var sha256: String
     public var bytes: UInt64
 
@@ -30,6 +31,7 @@ public enum SourceResolver {
                 guard FileManager.default.fileExists(atPath: "\(path)/Makefile") else {
                     throw .badInput("\(file): sources.\(what): \(path) is a folder without a Makefile, not a source tree")
                 }
+                try SourceIdentity.checkNotConfiguredInPlace(path, field: "\(file): sources.\(what)")
                 return ResolvedSource(kind: .tree, path: path, sha256: SHA256.hex("tree:" + path), bytes: 0)
             }
             let digest: String
