@@ -271,7 +271,7 @@ struct StepContext: Sendable {
         if let modules = kernel.outputs["modules"] { modulesKey = SHA256.hex(treeListing(modules)) }
         let inputs = RootfsInputs(busybox: busybox.outputs["key"] ?? "", kind: kind.rawValue, filesystem: cell.rootDevice.filesystem,
                                   console: cell.target.console.device, modules: modulesKey)
-        let key = ArtifactCache.key(inputs)
+        guard let key = try? ArtifactCache.key(inputs) else { return .failed(FailureClass.infrastructure.rawValue, "cannot encode the rootfs inputs for their cache key") }
         let fileName = kind == .initramfs ? "initramfs.cpio.gz" : "rootfs.\(cell.rootDevice.filesystem ?? "ext2")"
         if let entry = cache.lookup(kind: id.kind, key: key) {
             linkIntoImages(cell, "\(entry)/\(fileName)", fileName)
