@@ -53,7 +53,7 @@ public enum FilesystemImage {
                     throw fail("link", "\(directory)/\(link)")
                 }
             case .contents(let bytes):
-                guard fm.createFile(atPath: path, contents: Data(bytes)) else { throw .host("cannot write \(path)") }
+                try SafeFile.write(Data(bytes), to: path)
             case .symlink(let target):
                 guard symlink(target, path) == 0 else { throw fail("create the symlink", path) }
             case .characterDevice, .blockDevice, .fifo, .socket:
@@ -153,9 +153,8 @@ public enum FilesystemImage {
             for t in ["mtime", "atime", "ctime"] { script.append("sif /\(entry.path) \(t) \(max(fixedTime, 1))") }
         }
         let scriptPath = "\(output).debugfs"
-        do { try (script.joined(separator: "\n") + "\n").write(toFile: scriptPath, atomically: true, encoding: .utf8) } catch {
-            throw .host("cannot write \(scriptPath)", underlying: error)
-        }
+        try? FileManager.default.removeItem(atPath: scriptPath)
+        try SafeFile.write(Data((script.joined(separator: "\n") + "\n").utf8), to: scriptPath)
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
         let debugfs = Command([tool("debugfs"), "-w", "-f", scriptPath, output], environment: environment)
         BusyboxBuilder.appendLog(logPath, "\n$ \(debugfs)\n")
