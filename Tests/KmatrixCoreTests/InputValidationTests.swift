@@ -6,11 +6,10 @@ import Testing
 /// Names that become paths or make arguments are checked at load: exit 2, file and field named.
 @Suite("Inputs that become paths are validated")
 struct InputValidationTests {
+    /// The same check as the other bad-input tests: one message names file, field and words.
     func expectError(_ project: ScratchProject, file: String, field: String, _ words: [String],
                      sourceLocation: SourceLocation = #_sourceLocation) {
-        let errors = project.loadErrors()
-        let match = errors.first { $0.hasPrefix(file) && $0.contains(field) && words.allSatisfy($0.contains) }
-        #expect(match != nil, "no error names \(file), \(field) and \(words); got: \(errors)", sourceLocation: sourceLocation)
+        BadInputTests().expectError(project, file: file, field: field, words, sourceLocation: sourceLocation)
     }
 
     func renameProfile(_ p: ScratchProject, to name: String) throws {

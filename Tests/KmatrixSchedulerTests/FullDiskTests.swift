@@ -19,19 +19,23 @@ struct FullDiskTests {
         return process.terminationStatus
     }
 
-    @Test(.enabled(if: canMount, "needs root to mount a small tmpfs"))
-    func publishingOnAFullDiskIsAHostFailureAndLeavesNoEntry() async throws {
+    /// A tmpfs of `megabytes` mounted for `body`, unmounted after.
+    func withSmallFilesystem(megabytes: Int, _ body: (String) async throws -> Void) async throws {
         let mountPoint = NSTemporaryDirectory() + "kmatrix-full-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        #expect(run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint]) == 0)
-        defer {
-            _ = run(["umount", mountPoint])
-            try? FileManager.default.removeItem(atPath: mountPoint)
-        }
+        defer { try? FileManager.default.removeItem(atPath: mountPoint) }
+        try #require(run(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", mountPoint]) == 0)
+        defer { _ = run(["umount", mountPoint]) }
+        try await body(mountPoint)
+    }
+
+    @Test(.enabled(if: canMount, "needs root to mount a small tmpfs"))
+    func publishingOnAFullDiskIsAHostFailureAndLeavesNoEntry() async throws {
+        try await withSmallFilesystem(megabytes: 8) { mountPoint in
         let cache = ArtifactCache(root: "\(mountPoint)/cache")
         let chunk = Data(repeating: 0x5a, count: 1 << 20)
         // The fill writes 16 MiB into 8 MiB, as a build would, and reports its failure.
-        do {
+        do throws(KmatrixError) {
             let path = try await cache.publish(kind: "kernel.build", key: "big", inputs: ["what": "too big"]) { staging in
                 guard let handle = try? SafeFile.createExclusive("\(staging)/vmlinux") else { return false }
                 defer { try? handle.close() }
@@ -48,18 +52,13 @@ struct FullDiskTests {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(mountPoint)/cache/kernel.build")) ?? []
         #expect(names.isEmpty, "no partial entry or staging folder is left: \(names)")
         #expect(DiskSpace.fullFilesystem(at: mountPoint) == nil, "the space came back")
+        }
     }
 
     /// A fill that ignores a short write still cannot publish: the manifest write fails.
     @Test(.enabled(if: canMount, "needs root to mount a small tmpfs"))
     func aFillThatIgnoresTheFullDiskStillCannotPublish() async throws {
-        let mountPoint = NSTemporaryDirectory() + "kmatrix-full-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        #expect(run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint]) == 0)
-        defer {
-            _ = run(["umount", mountPoint])
-            try? FileManager.default.removeItem(atPath: mountPoint)
-        }
+        try await withSmallFilesystem(megabytes: 4) { mountPoint in
         let cache = ArtifactCache(root: "\(mountPoint)/cache")
         await #expect(throws: KmatrixError.self) {
             try await cache.publish(kind: "rootfs", key: "k", inputs: ["a": "b"]) { staging in
@@ -74,5 +73,6 @@ struct FullDiskTests {
         }
         #expect(cache.lookup(kind: "rootfs", key: "k") == nil)
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(mountPoint)/cache/rootfs")) ?? []).isEmpty)
+        }
     }
 }
