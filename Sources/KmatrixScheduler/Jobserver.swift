@@ -99,7 +99,10 @@ public final class Jobserver: Sendable {
 
     /// The wrapper: open the pool as fd 3, take the implicit slot's token, run make, put
     /// the token back, keep make's exit status. User data only ever arrives as "$@".
-    static let wrapperScript = #"exec 3<>"$KMATRIX_JOBSERVER" || exit 125; dd bs=1 count=1 <&3 >/dev/null 2>&1 || exit 125; "$@"; status=$?; printf + >&3; exit $status"#
+    /// It outlives a SIGTERM of its group (the trap runs a no-op, and children still get
+    /// the default action): it exits only after make has returned its tokens and died, so
+    /// no token comes back after the pool was refilled.
+    static let wrapperScript = #"trap : TERM INT HUP; exec 3<>"$KMATRIX_JOBSERVER" || exit 125; dd bs=1 count=1 <&3 >/dev/null 2>&1 || exit 125; "$@"; status=$?; printf + >&3; exit $status"#
 
     /// Wraps a make command so it joins the pool: make finds `--jobserver-auth=3,3` in
     /// MAKEFLAGS. Any `-jN` is dropped from its command line (make would start a pool of
