@@ -106,7 +106,8 @@ public final class CpioNewcWriter {
 
     public init(path: String, compression: Compression = .gzip(level: 9)) throws(ArchiveError) {
         self.path = path
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // A new file only: never follow or overwrite whatever (or whoever's link) has the name.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ArchiveError("create", path: path, message: String(cString: strerror(errno))) }
         var compressor: GzipCompressor?
         if case .gzip(let level) = compression {

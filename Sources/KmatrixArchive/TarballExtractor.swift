@@ -63,7 +63,9 @@ public enum TarballExtractor {
         guard code == ARCHIVE_OK else {
             throw ArchiveError("open", path: archive, message: ArchiveError.message(r, code: code))
         }
-        let root = (directory as NSString).standardizingPath
+        // Resolved: SECURE_SYMLINKS refuses any symlink on the destination path, also one
+        // above `directory` (a cache folder reached through a link).
+        let root = resolved((directory as NSString).standardizingPath)
         var summary = ExtractionSummary(entries: 0, bytes: 0)
         var entry: OpaquePointer?
         while true {
@@ -140,4 +142,11 @@ public enum TarballExtractor {
             total += UInt64(size)
         }
     }
+}
+
+/// `path` with every symlink resolved (`realpath`), or unchanged when it does not exist.
+func resolved(_ path: String) -> String {
+    guard let real = realpath(path, nil) else { return path }
+    defer { free(real) }
+    return String(cString: real)
 }

@@ -62,6 +62,7 @@ struct CleanCommand: AsyncParsableCommand {
         let fm = FileManager.default
         var doomed: [String] = []
         let store = ArtifactCache(root: workspace.cache)
+        if !dryRun, kinds.isEmpty { store.sweepStaging() }
         for entry in store.entries() where kinds.isEmpty || kinds.contains(entry.kind) { doomed.append(entry.path) }
         if kinds.isEmpty {
             let builds = "\(workspace.root)/build"
@@ -74,9 +75,8 @@ struct CleanCommand: AsyncParsableCommand {
         for path in doomed {
             print("\(dryRun ? "would remove" : "removing") \(path)")
             if !dryRun {
-                do { try fm.removeItem(atPath: path) } catch {
-                    throw KmatrixError.host("cannot remove \(path)", underlying: error)
-                }
+                // Published entries are read-only: made writable first.
+                try TreePermissions.remove(path)
             }
         }
         if doomed.isEmpty { print("nothing to remove in \(workspace.root)") }

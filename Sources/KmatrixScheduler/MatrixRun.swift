@@ -118,6 +118,11 @@ public struct MatrixRun: Sendable {
         do { try Reports.write(results, to: runDirectory) } catch {
             throw .host("cannot write the reports into \(runDirectory) (is the disk full?)", underlying: error)
         }
+        // The configured size limit, kept while the lock is still held; this run's entries stay.
+        if let limit = try? CacheLimit.configured(workspaceRoot: workspace.root) {
+            let used = Set(outcomes.values.compactMap(\.key))
+            _ = try? ArtifactCache(root: workspace.cache).collectGarbage(maxBytes: limit, keeping: used)
+        }
         let latest = "\(workspace.runs)/latest"
         try? FileManager.default.removeItem(atPath: latest)
         try? FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: runID)

@@ -53,7 +53,7 @@ public enum FilesystemImage {
                     throw fail("link", "\(directory)/\(link)")
                 }
             case .contents(let bytes):
-                guard fm.createFile(atPath: path, contents: Data(bytes)) else { throw .host("cannot write \(path)") }
+                try SafeFile.write(Data(bytes), to: path)
             case .symlink(let target):
                 guard symlink(target, path) == 0 else { throw fail("create the symlink", path) }
             case .characterDevice, .blockDevice, .fifo, .socket:
@@ -169,9 +169,8 @@ public enum FilesystemImage {
 
         let script = debugfsScript(special: special, ordered: ordered)
         let scriptPath = "\(output).debugfs"
-        do { try (script.joined(separator: "\n") + "\n").write(toFile: scriptPath, atomically: true, encoding: .utf8) } catch {
-            throw .host("cannot write \(scriptPath)", underlying: error)
-        }
+        try? FileManager.default.removeItem(atPath: scriptPath)
+        try SafeFile.write(Data((script.joined(separator: "\n") + "\n").utf8), to: scriptPath)
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
         BusyboxBuilder.appendLog(logPath, "\n$ \(debugfs)\n")
         let captured = try await ProcessRunner.capture(debugfs, timeout: .seconds(300))

@@ -21,6 +21,15 @@ public enum InitramfsWriter {
     /// `ordered`: archive order. `true` sorts directories before contents (the rootfs
     /// kmatrix assembles); `false` keeps the tree's order (a cpio list, as the kernel's
     /// tool does).
+    /// `write`, run off Swift's cooperative pool: packing and gzip take seconds of CPU
+    /// that would otherwise stall boot watchers and deadlines.
+    public static func writeOffThePool(_ tree: RootfsTree, to output: String, mtime: Int64 = 0, ordered: Bool = true,
+                                       compression: CpioNewcWriter.Compression = .gzip(level: 9)) async throws(KmatrixError) -> InitramfsRecord {
+        try await Blocking.run { () throws(KmatrixError) -> InitramfsRecord in
+            try write(tree, to: output, mtime: mtime, ordered: ordered, compression: compression)
+        }
+    }
+
     public static func write(_ tree: RootfsTree, to output: String, mtime: Int64 = 0, ordered: Bool = true,
                              compression: CpioNewcWriter.Compression = .gzip(level: 9)) throws(KmatrixError) -> InitramfsRecord {
         let start = ContinuousClock.now
@@ -32,7 +41,7 @@ public enum InitramfsWriter {
             }
         }
         // Written under a temporary name and renamed, so a reader never sees half an archive.
-        let partial = "\(output).partial-\(getpid())"
+        let partial = "\(output).partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var dataBytes: UInt64 = 0
         var count = 0
         let archiveBytes: UInt64

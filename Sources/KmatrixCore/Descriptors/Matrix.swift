@@ -25,6 +25,10 @@ public struct Matrix: Sendable, Equatable, Codable {
         guard schema == 1 else { throw decoder.problem("schema \(schema) is not supported (this kmatrix reads schema 1)", at: CodingKeys.schema) }
         sources = try c.decode(Sources.self, forKey: .sources)
         profiles = try c.decode([String: Profile].self, forKey: .profiles)
+        // Profile names become folder names (build/<cell>/...): nothing that could leave them.
+        for name in profiles.keys.sorted() where !isValidName(name) {
+            throw decoder.problem("'\(name)' is not a valid profile name (letters, digits, '_', '-')", at: CodingKeys.profiles)
+        }
         options = try c.value(.options, default: [])
         fragments = try c.value(.fragments, default: [])
         busybox = try c.value(.busybox, default: BusyboxSpec())
@@ -96,6 +100,15 @@ public struct Profile: Sendable, Equatable, Codable {
         options = try c.value(.options, default: [])
         fragments = try c.value(.fragments, default: [])
         description = try c.value(.description, default: "")
+        if baseIsMakeTarget, !Self.isValidConfigTarget(base) {
+            throw decoder.problem("'\(base)' is not a config make target (letters, digits, '_', '.', '-', ending in 'config') nor a path to a config file", at: CodingKeys.base)
+        }
+    }
+
+    /// `tinyconfig`, `vexpress_defconfig`, `x86_64_defconfig`: what `make` may be given as a base.
+    static func isValidConfigTarget(_ base: String) -> Bool {
+        base.hasSuffix("config") && !base.hasPrefix("-") && !base.contains("..")
+            && base.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || "_.-".contains($0) }
     }
 
     /// Whether `base` names a make target rather than a config file.
@@ -166,4 +179,12 @@ public struct CellSpec: Sendable, Equatable, Codable {
         try c.encode(options, forKey: .options)
         try c.encodeIfPresent(expect, forKey: .expect)
     }
+}
+
+/// A make target named in a descriptor (`bzImage`, `dtbs`, `vexpress-v2p-ca9.dtb`) goes on
+/// make's command line as one argument: it must not read as an option (`-`), a variable
+/// assignment (`=`), several words, or a path out of the tree (`..`).
+public func isValidMakeTarget(_ target: String) -> Bool {
+    !target.isEmpty && !target.hasPrefix("-") && !target.contains("=") && !target.contains("..")
+        && !target.contains(where: { $0.isWhitespace || $0.isNewline })
 }

@@ -46,6 +46,7 @@ public struct Project: Sendable {
             toolchainsByName[toolchain.name] = toolchain
         }
         for target in targets {
+            checkPathNames(target, problems: &problems)
             for (index, fragment) in target.kernel.fragments.enumerated() {
                 checkFragment(fragment, descriptor: target.file, root: root, field: "kernel.fragments[\(index)]", problems: &problems)
             }
@@ -151,6 +152,21 @@ public struct Project: Sendable {
             }
         }
         return cells
+    }
+
+    /// Root-device names become file and folder names, make targets become make arguments:
+    /// both are checked here so `../x` or `-f x` is bad input naming the file and field.
+    private static func checkPathNames(_ target: Target, problems: inout [DescriptorError]) {
+        for name in target.rootDevices.keys.sorted() where !isValidName(name) {
+            problems.append(DescriptorError(file: target.file, field: "rootDevices",
+                message: "'\(name)' is not a valid root device name (letters, digits, '_', '-')"))
+        }
+        let products = [("kernel.image.target", target.kernel.image.target)]
+            + target.kernel.dtbs.enumerated().map { ("kernel.dtbs[\($0.offset)].target", $0.element.target) }
+        for (field, makeTarget) in products where !isValidMakeTarget(makeTarget) {
+            problems.append(DescriptorError(file: target.file, field: field,
+                message: "'\(makeTarget)' is not a make target (no spaces, no '=', no '..', not starting with '-')"))
+        }
     }
 
     private static func checkFragment(_ path: String, descriptor: String, root: String, field: String,

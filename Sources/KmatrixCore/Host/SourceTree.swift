@@ -58,10 +58,10 @@ public enum SourceTree {
         }
         let marker = "sha256 \(source.sha256)\nentries \(summary.entries)\nbytes \(summary.bytes)\nfrom \(source.path)\n"
         do {
-            try marker.write(toFile: "\(partial)/\(markerName)", atomically: true, encoding: .utf8)
+            try SafeFile.write(Data(marker.utf8), to: "\(partial)/\(markerName)")
         } catch {
             try? fm.removeItem(atPath: partial)
-            throw .host("cannot write \(partial)/\(markerName)", underlying: error)
+            throw error
         }
         guard rename(partial, tree) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -74,11 +74,9 @@ public enum SourceTree {
     /// Unpacking the kernel takes tens of seconds of blocking I/O: keep it off the
     /// cooperative thread pool, which has one thread per core.
     static func extractOffThePool(_ archive: String, into directory: String, stripComponents: Int) async -> Result<ExtractionSummary, ArchiveError> {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Result { () throws(ArchiveError) -> ExtractionSummary in
-                    try TarballExtractor.extract(archive, into: directory, stripComponents: stripComponents)
-                })
+        await Blocking.run { () -> Result<ExtractionSummary, ArchiveError> in
+            Result { () throws(ArchiveError) -> ExtractionSummary in
+                try TarballExtractor.extract(archive, into: directory, stripComponents: stripComponents)
             }
         }
     }

@@ -6,7 +6,23 @@ import Foundation
 public struct Workspace: Sendable, Equatable {
     public var root: String
 
-    public init(root: String) { self.root = (root as NSString).standardizingPath }
+    /// The root's symlinks are resolved: libarchive's secure-symlinks check refuses to
+    /// extract through any symlink on the destination path, so a cache reached through one
+    /// (`~/.cache` linked to a bigger disk) would fail every unpack.
+    public init(root: String) { self.root = Self.resolvingSymlinks((root as NSString).standardizingPath) }
+
+    /// `path` with the symlinks of its longest existing prefix resolved (the rest may not exist yet).
+    public static func resolvingSymlinks(_ path: String) -> String {
+        var existing = path
+        var rest: [String] = []
+        while existing.count > 1, access(existing, F_OK) != 0 {
+            rest.insert((existing as NSString).lastPathComponent, at: 0)
+            existing = (existing as NSString).deletingLastPathComponent
+        }
+        guard let real = realpath(existing, nil) else { return path }
+        defer { free(real) }
+        return rest.reduce(String(cString: real)) { ($0 as NSString).appendingPathComponent($1) }
+    }
 
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let explicit = environment["KMATRIX_CACHE"], !explicit.isEmpty { return explicit }

@@ -60,14 +60,14 @@ struct BusyboxStep: Step {
                 return .passed("\(hit.binary) (\(hit.elf.machine), static)", output: .busybox(hit), cacheHit: true,
                                commands: commands, key: key)
             }
-            var record = try await BusyboxBuilder.build(plan, debianArch: cell.target.userspace.debianArch, toolchain: builder.name,
+            var record = try await context.inPool { () async throws(KmatrixError) -> BusyboxBuildRecord in try await BusyboxBuilder.build(plan, debianArch: cell.target.userspace.debianArch, toolchain: builder.name,
                                                         expect: cell.target.userspace, sourceSha256: context.busyboxSource?.sha256 ?? "",
                                                         logPath: log, libcPackage: builder.architectures[cell.target.userspace.debianArch]?.libcPackage,
-                                                        settings: BusyboxBuildSettings(wrap: context.wrap))
+                                                        settings: BusyboxBuildSettings(wrap: context.wrap)) }
             let key = record.inputsHash
             let final = context.cache.entry(kind: id.kind.rawValue, key: key)
             let built = record
-            let entry = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: ["inputs": key]) { staging in
+            let entry = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: ["inputs": key] as [String: String]) { staging in
                 var published = built
                 published.installDirectory = "\(final)/install"
                 published.binary = "\(final)/install/bin/busybox"
@@ -85,7 +85,8 @@ struct BusyboxStep: Step {
             let summary = lines.first ?? error.message
             switch error.kind {
             case .cellFailure, .badInput:
-                return .failed(.busyboxBuildFailed, summary, logPath: log, commands: commands, excerpt: lines)
+                let (kind, full) = context.classify(.busyboxBuildFailed, path: plan.buildDirectory, text: error.message)
+                return .failed(kind, full.map { "\($0): \(summary)" } ?? summary, logPath: log, commands: commands, excerpt: lines)
             case .hostFailure, .interrupted:
                 var outcome = StepOutcome.host(error, logPath: log, commands: commands)
                 outcome.excerpt = lines

@@ -68,7 +68,10 @@ struct DeviceTreeStep: Step {
         var compatibles: Set<String>?
         var kernelNote = ""
         if let vmlinux = kernel.artifacts.vmlinux {
-            do { compatibles = try KernelCompatibles.load(vmlinux: vmlinux) } catch { kernelNote = " (driver checks skipped: \(error.message))" }
+            // Scanning vmlinux reads megabytes: off the cooperative pool.
+            do { compatibles = try await Blocking.run { () throws(KmatrixError) in try KernelCompatibles.load(vmlinux: vmlinux) } } catch {
+                kernelNote = " (driver checks skipped: \(error.message))"
+            }
         }
         let report = DeviceTreeCheck.run(dtb: dtb, target: target, kernelCompatibles: compatibles, kernel: kernel.artifacts.vmlinux)
         if let log { try? Data(report.text.utf8).write(to: URL(fileURLWithPath: log)) }

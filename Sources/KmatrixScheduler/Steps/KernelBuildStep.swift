@@ -79,6 +79,7 @@ struct KernelBuildStep: Step {
         let published: String?
         do {
             published = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: inputs) { staging in
+              await context.inPool {
                 do throws(KmatrixError) {
                     var made = try await KernelBuild.build(kernel, inputs: inputs, configuration: configuration, source: source,
                                                            outputDirectory: staging, wrap: context.wrap)
@@ -91,6 +92,7 @@ struct KernelBuildStep: Step {
                     hostError = error
                     return false
                 }
+              }
             }
         } catch {
             return .host(error, logPath: log, commands: commands)
@@ -98,7 +100,10 @@ struct KernelBuildStep: Step {
         if let hostError { return .host(hostError, logPath: log, commands: commands) }
         guard let record else { return .failed(.infrastructure, "the kernel build step produced nothing", logPath: log, commands: commands) }
         if let failure = record.failure {
-            var outcome = StepOutcome.failed(failure.kind, failure.message, logPath: log, commands: commands, excerpt: failure.excerpt)
+            // make dying of a full disk is the host's failure, not the cell's.
+            let (kind, full) = context.classify(failure.kind, path: kernel.buildDirectory, text: failure.excerpt.joined(separator: "\n"))
+            var outcome = StepOutcome.failed(kind, full.map { "\($0): \(failure.message)" } ?? failure.message, logPath: log,
+                                             commands: commands, excerpt: failure.excerpt)
             outcome.output = .kernel(record)
             return outcome
         }

@@ -147,7 +147,8 @@ struct RootfsStep: Step {
     /// with `commands` and then moved into place.
     func pack(_ tree: RootfsTree, into output: String, context: StepContext, log: String?) async throws(KmatrixError) {
         if cell.rootDevice.kind == .initramfs {
-            _ = try InitramfsWriter.write(tree, to: output)
+            // gzip of a few MB: off the cooperative pool, which boot watchers share.
+            _ = try await InitramfsWriter.writeOffThePool(tree, to: output)
             return
         }
         let work = workImage(context)

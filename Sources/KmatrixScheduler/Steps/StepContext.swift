@@ -70,6 +70,21 @@ struct StepContext: Sendable {
         return { jobserver.wrap($0) }
     }
 
+    /// Runs `body` counted as a user of the pool: when the last one ends, the pool is
+    /// refilled to its size, so tokens a killed make held are not lost.
+    func inPool<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+        guard let jobserver else { return try await body() }
+        jobserver.started()
+        defer { jobserver.finished() }
+        return try await body()
+    }
+
+    /// A failure of a step that wrote under `path`: a full filesystem is the host's fault.
+    func classify(_ failure: FailureClass, path: String, text: String) -> (FailureClass, String?) {
+        guard let full = DiskSpace.fullFilesystem(at: path, text: text) else { return (failure, nil) }
+        return (.infrastructure, full)
+    }
+
     /// The compiler identity of a cell's kernel toolchain, probed once per run.
     func toolchainIdentity(_ cell: Cell) async throws(KmatrixError) -> ToolchainIdentity {
         let compiler = cell.toolchain.compilerPath(for: cell.toolchainArch)
