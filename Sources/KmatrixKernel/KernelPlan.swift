@@ -54,13 +54,8 @@ public struct KernelPlan: Sendable {
         Self.reproducibleEnvironment.merging(environment) { _, caller in caller }
     }
 
-    /// The C compiler kbuild would pick: `$(CROSS_COMPILE)gcc`, or `clang` under `LLVM=`.
-    public var kernelCompiler: String {
-        if let llvm = cell.toolchain.makeVariables["LLVM"] {
-            return llvm.hasSuffix("/") ? "\(llvm)clang" : (llvm == "1" ? "clang" : "clang\(llvm)")
-        }
-        return "\(cell.toolchainArch.crossCompile ?? "")gcc"
-    }
+    /// The C compiler kbuild runs: the toolchain descriptor's `compiler`.
+    public var kernelCompiler: String { cell.toolchain.compilerPath(for: cell.toolchainArch) }
 
     public var fragmentPath: String { "\(buildDirectory)/kmatrix.fragment" }
 

@@ -56,9 +56,6 @@ public enum BusyboxBuilder {
         return SHA256.hex(inputs.joined(separator: "\n"))
     }
 
-    /// How the compiler is asked for the version that goes into the hash.
-    public static let versionArguments = ["-dumpfullversion"]
-
     /// The record of a finished build, beside the install directory.
     public static func recordPath(_ plan: BusyboxPlan) -> String { "\(plan.buildDirectory)/kmatrix-busybox.json" }
 
@@ -80,7 +77,7 @@ public enum BusyboxBuilder {
         guard fm.fileExists(atPath: "\(plan.sourceTree)/Makefile") else {
             throw .host("the busybox source tree \(plan.sourceTree) is missing (no Makefile): unpack the busybox source first")
         }
-        let compiler = "\(plan.crossCompile ?? "")gcc"
+        let compiler = plan.compiler
         guard ProcessRunner.which(compiler) != nil else {
             throw .host("\(compiler) is not installed: busybox for \(debianArch) needs it")
         }
@@ -90,7 +87,7 @@ public enum BusyboxBuilder {
             let install = libcPackage.map { "install \($0)" } ?? "install the static C library for \(debianArch) (the toolchain's libcPackage)"
             throw .host("\(compiler) finds no static C library (libc.a) for \(debianArch): \(install)")
         }
-        let compilerVersion = try await CompilerVersion.probe(compiler, arguments: versionArguments)
+        let compilerVersion = try await CompilerVersion.probe(compiler, arguments: plan.versionArguments)
         let inputsHash = Self.inputsHash(plan, sourceSha256: sourceSha256, compilerVersion: compilerVersion,
                                          makeArguments: settings.makeArguments)
         let log = logPath ?? "\(plan.buildDirectory)/build.log"

@@ -4,6 +4,9 @@ import KmatrixCore
 /// The busybox commands for one (ABI, toolchain): shared by every cell that needs it.
 public struct BusyboxPlan: Sendable {
     public var crossCompile: String?
+    /// The C compiler and how it says its version (from the userspace toolchain descriptor).
+    public var compiler: String
+    public var versionArguments: [String]
     public var sourceTree: String
     public var buildDirectory: String
     public var installDirectory: String
@@ -14,8 +17,10 @@ public struct BusyboxPlan: Sendable {
     public static let requiredOptions = ["CONFIG_STATIC=y", "# CONFIG_TC is not set"]
 
     public init(crossCompile: String?, sourceTree: String, buildDirectory: String, installDirectory: String,
-                jobs: Int, options: [String] = []) {
+                jobs: Int, options: [String] = [], compiler: String? = nil, versionArguments: [String] = ["-dumpfullversion"]) {
         self.crossCompile = crossCompile
+        self.compiler = compiler ?? "\(crossCompile ?? "")gcc"
+        self.versionArguments = versionArguments
         self.sourceTree = sourceTree
         self.buildDirectory = buildDirectory
         self.installDirectory = installDirectory
@@ -78,8 +83,10 @@ extension BusyboxPlan {
     public init(target: Target, toolchain: Toolchain, project: Project, workspace: Workspace, sourceTree: String, jobs: Int) {
         let builder = Self.userspaceToolchain(for: toolchain, in: project)
         let build = workspace.busyboxBuild(debianArch: target.userspace.debianArch, toolchain: builder.name)
-        self.init(crossCompile: builder.architectures[target.userspace.debianArch]?.crossCompile,
+        let arch = builder.architectures[target.userspace.debianArch]
+        self.init(crossCompile: arch?.crossCompile,
                   sourceTree: sourceTree, buildDirectory: build, installDirectory: "\(build)/install",
-                  jobs: jobs, options: project.matrix.busybox.options)
+                  jobs: jobs, options: project.matrix.busybox.options,
+                  compiler: arch.map { builder.compilerPath(for: $0) }, versionArguments: builder.versionArguments)
     }
 }

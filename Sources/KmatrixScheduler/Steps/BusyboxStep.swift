@@ -23,8 +23,7 @@ struct BusyboxStep: Step {
 
     func key(_ context: StepContext, _ plan: BusyboxPlan) async -> String? {
         guard let source = context.busyboxSource else { return nil }
-        let compiler = "\(plan.crossCompile ?? "")gcc"
-        guard let version = try? await context.compilers.version(compiler, arguments: BusyboxBuilder.versionArguments, packages: []) else { return nil }
+        guard let version = try? await context.compilers.version(plan.compiler, arguments: plan.versionArguments, packages: []) else { return nil }
         return BusyboxBuilder.inputsHash(plan, sourceSha256: source.sha256, compilerVersion: version)
     }
 
