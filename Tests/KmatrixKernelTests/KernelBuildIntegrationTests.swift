@@ -1,67 +1,51 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import KmatrixCore
 import KmatrixKernel
 import KmatrixTestSupport
 import Testing
 
-/// Real kernels from the real source with the real cross compilers. They reuse the
-/// shared unpacked source in the kmatrix cache, but build in folders of their own (stable
-/// paths, so ccache makes the next run fast), never in the cells' build folders.
+/// Real kernels from the real source with the real cross compilers. Each test builds in a
+/// cache of its own that borrows the unpacked source of the shared test cache; the one
+/// that compiles starts from a copy of the cell the fixture run built, so make only
+/// catches up (ccache, in its default folder, is shared too).
 @Suite("kernel builds (integration)", .serialized)
 struct KernelBuildIntegrationTests {
-    static let workspace = Workspace(root: Workspace.defaultRoot())
-    static let testBuilds = "\(workspace.root)/build/kmatrix-kernel-tests"
-
-    static var kernelSourcePresent: Bool {
-        guard let project = try? Project.load(root: repositoryRoot) else { return false }
-        return project.matrix.sources.kernel.paths.map(workspace.expand).contains { FileManager.default.fileExists(atPath: $0) }
-    }
-    static func hasTools(_ tools: [String]) -> Bool { tools.allSatisfy { ProcessRunner.which($0) != nil } }
     static let buildTools = ["make", "flex", "bison", "bc", "perl"]
 
-    /// Other people run this suite too, in other processes: the stable build folders are
-    /// taken one process at a time (the lock goes with the process if it dies).
-    func withBuildFolder<T>(_ name: String, _ body: (String) async throws -> T) async throws -> T {
-        try FileManager.default.createDirectory(atPath: Self.testBuilds, withIntermediateDirectories: true)
-        let fd = open("\(Self.testBuilds)/\(name).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 { try await Task.sleep(for: .seconds(1)) }
-        return try await body("\(Self.testBuilds)/\(name)")
-    }
-
     /// The project (possibly edited), one of its cells, the unpacked source and the cell's inputs.
-    func prepare(_ project: Project, target: String) async throws -> (Cell, ResolvedSource, String, KernelConfigInputs) {
+    func prepare(_ project: Project, target: String, cache: TestCache) async throws -> (Cell, ResolvedSource, String, KernelConfigInputs) {
         let cell = try #require(project.cells.first { $0.target.name == target })
-        let source = try SourceResolver.resolve(project.matrix.sources.kernel, what: "kernel", workspace: Self.workspace, file: project.matrix.file)
-        let tree = try await SourceTree.prepare(source, workspace: Self.workspace)
+        let source = try SourceResolver.resolve(project.matrix.sources.kernel, what: "kernel", workspace: cache.workspace, file: project.matrix.file)
+        let tree = try await SourceTree.prepare(source, workspace: cache.workspace)
         let inputs = try await KernelConfigInputs.resolve(cell: cell, project: project, source: source)
         return (cell, source, tree, inputs)
     }
 
+    /// A private cache with the shared sources linked in.
+    func privateCache(_ name: String) throws -> TestCache {
+        let cache = try TestCache.private(name)
+        try cache.linkSources()
+        return cache
+    }
+
     @Test("arm tinyconfig without CONFIG_MMU=y fails as config-dropped-options, without compiling",
-          .enabled(if: kernelSourcePresent, "the kernel source (apt-get install linux-source-6.1) is not installed"),
-          .enabled(if: hasTools(buildTools + ["arm-linux-gnueabihf-gcc"]), "needs make, flex, bison, bc, perl and gcc-arm-linux-gnueabihf"),
+          .needs(tools: buildTools + ["arm-linux-gnueabihf-gcc"], .unpackedKernel),
           .timeLimit(.minutes(20)))
     func armWithoutMMULosesOptions() async throws {
         let scratch = try ScratchProject()
         defer { scratch.remove() }
         try scratch.edit("Targets/arm-vexpress-a9.json", replacing: "\"CONFIG_MMU=y\", ", with: "")
         let project = try Project.load(root: scratch.root)
-        let (cell, source, tree, inputs) = try await prepare(project, target: "arm-vexpress-a9")
+        let cache = try privateCache("arm-nommu")
+        defer { cache.remove() }
+        let (cell, source, tree, inputs) = try await prepare(project, target: "arm-vexpress-a9", cache: cache)
         #expect(!inputs.requested.contains { $0.option.name == "CONFIG_MMU" })
 
-        try await withBuildFolder("arm-nommu") { build in
+        do {
+            let build = cache.workspace.kernelBuild(cell)
             let output = "\(build)-artifacts"
-            try? FileManager.default.removeItem(atPath: "\(build)/vmlinux")
             let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build, jobs: 2, ccache: ProcessRunner.which("ccache"))
-            let start = ContinuousClock.now
             let configuration = try await KernelBuild.configure(plan, inputs: inputs)
-            let elapsed = ContinuousClock.now - start
-            #expect(elapsed < .seconds(60), "configuring took \(elapsed)")
 
             let failure = try #require(configuration.failure)
             #expect(failure.kind == .configDroppedOptions)
@@ -90,16 +74,18 @@ struct KernelBuildIntegrationTests {
     }
 
     @Test("a base config make does not know fails as config-failed, with make's complaint in the excerpt",
-          .enabled(if: kernelSourcePresent, "the kernel source (apt-get install linux-source-6.1) is not installed"),
-          .enabled(if: hasTools(buildTools + ["x86_64-linux-gnu-gcc"]), "needs make, flex, bison, bc, perl and gcc"),
+          .needs(tools: buildTools + ["x86_64-linux-gnu-gcc"], .unpackedKernel),
           .timeLimit(.minutes(20)))
     func unknownBaseFailsTheConfigStep() async throws {
         let scratch = try ScratchProject()
         defer { scratch.remove() }
         try scratch.edit("matrix.json", replacing: "\"base\": \"tinyconfig\"", with: "\"base\": \"no_such_defconfig\"")
         let project = try Project.load(root: scratch.root)
-        let (cell, _, tree, inputs) = try await prepare(project, target: "x86_64-pc")
-        try await withBuildFolder("bad-base") { build in
+        let cache = try privateCache("bad-base")
+        defer { cache.remove() }
+        let (cell, _, tree, inputs) = try await prepare(project, target: "x86_64-pc", cache: cache)
+        do {
+            let build = cache.workspace.kernelBuild(cell)
             let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build, jobs: 1, ccache: nil)
             let configuration = try await KernelBuild.configure(plan, inputs: inputs)
             let failure = try #require(configuration.failure)
@@ -111,13 +97,19 @@ struct KernelBuildIntegrationTests {
     }
 
     @Test("a riscv64 tinyconfig cell configures, verifies and builds with its artifacts",
-          .enabled(if: kernelSourcePresent, "the kernel source (apt-get install linux-source-6.1) is not installed"),
-          .enabled(if: hasTools(buildTools + ["riscv64-linux-gnu-gcc"]), "needs make, flex, bison, bc, perl and gcc-riscv64-linux-gnu"),
+          .needs(tools: buildTools + ["riscv64-linux-gnu-gcc"], .unpackedKernel, .builtKernel("riscv64-virt/gcc/tiny/initramfs")),
           .timeLimit(.minutes(40)))
     func riscv64Builds() async throws {
         let project = try Project.load(root: repositoryRoot)
-        let (cell, source, tree, inputs) = try await prepare(project, target: "riscv64-virt")
-        try await withBuildFolder("riscv64") { build in
+        let cache = try privateCache("riscv64")
+        defer { cache.remove() }
+        let (cell, source, _, inputs) = try await prepare(project, target: "riscv64-virt", cache: cache)
+        do {
+            // The fixture run built this cell: make only catches up on a copy of its build
+            // folder, from the same (shared, read-only) source path so no command changes.
+            let tree = try #require(TestCache.shared.unpackedKernel)
+            let build = cache.workspace.kernelBuild(cell)
+            try cache.copy(try #require(TestCache.shared.builtKernel(cell)), to: build)
             let output = "\(build)-artifacts"
             let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build,
                                   jobs: ProcessInfo.processInfo.activeProcessorCount, ccache: ProcessRunner.which("ccache"))
