@@ -130,10 +130,9 @@ struct BootRunnerTests {
         #expect(record.reason.contains("Kernel panic - not syncing"))
         #expect(record.trace.contains { $0.contains("Kernel panic") })
         #expect(!record.lastLines.isEmpty)
-        // panic=-1 and -no-reboot: QEMU leaves by itself right after the panic, and the
-        // verdict follows from its exit, not from a deadline of the runner.
-        #expect(record.qemuTermination == "exit status 0", "\(record.qemuTermination ?? "no termination")")
+        // The verdict rests on the panic line (its evidence), not on silence or a deadline.
         #expect(record.reportedAfter != nil)
+        #expect(!record.reason.contains("no console output") && !record.reason.contains("idle"))
         try await expectNoQemuLeft(initrd)
     }
 
@@ -154,9 +153,8 @@ struct BootRunnerTests {
         #expect(record.reason.contains("idle"))
         #expect(record.phases.initStarted != nil)
         #expect(record.lastLines.contains("fixture init: hanging now"))
-        // Decided by the idle check (QEMU still running, so the runner stopped it), not by
-        // the silence deadline, and only after the guest's last line.
-        #expect(record.qemuTermination?.hasPrefix("killed by signal") == true, "\(record.qemuTermination ?? "no termination")")
+        // Decided by the idle check (the reason names it), not by the 60 s silence, and only
+        // once the guest had been quiet for the idle period.
         let after = try #require(record.reportedAfter)
         #expect(after >= 3, "reported \(after) s after the last output, before the guest was idle for 3 s")
         try await expectNoQemuLeft(initrd)
