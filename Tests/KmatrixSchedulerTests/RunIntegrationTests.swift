@@ -36,10 +36,13 @@ struct RunIntegrationTests {
         let log = "\(cache)/run.out"
         let process = try launch(["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"], log: log)
         defer { if process.isRunning { process.terminate() } }
-        // Wait for the event, not for a time: a compiler runs on a file of this cell's build.
+        // Wait for the events, not for a time: the kernel build started (the configuration
+        // also runs gcc, on Kconfig's host programs), then a compiler runs in its folder.
         let build = "\(cache)/build/x86_64-pc"
+        let buildStarted = "kernel.build[x86_64-pc/gcc/tiny/initramfs] started"
         let compiling = try await waitFor(process, deadline: .seconds(600)) {
-            processesUsing(build).contains { commandLine(of: $0).contains("gcc") }
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains(buildStarted)
+                && processesUsing(build).contains { commandLine(of: $0).contains("gcc") }
         }
         try #require(compiling, "no compiler ever ran under \(build):\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         process.interrupt()
@@ -59,7 +62,6 @@ struct RunIntegrationTests {
         let relog = "\(cache)/rerun.out"
         let rerun = try launch(["run", "--project", repositoryRoot, "--cache", cache, "--target", "x86_64-pc", "--no-boot", "--plain"], log: relog)
         defer { if rerun.isRunning { rerun.terminate() } }
-        let buildStarted = "kernel.build[x86_64-pc/gcc/tiny/initramfs] started"
         _ = try await waitFor(rerun, deadline: .seconds(600)) {
             ((try? String(contentsOfFile: relog, encoding: .utf8)) ?? "").contains(buildStarted)
         }
@@ -89,15 +91,17 @@ struct RunIntegrationTests {
     /// still builds and passes, the run exits 1, and the results say what failed and why.
     /// The good cell's kernel comes from the shared cache's artifacts (the fixture run built
     /// it): only the failing cell's configuration runs here.
-    @Test(.needs(tools: ["make", "riscv64-linux-gnu-gcc", "arm-linux-gnueabihf-gcc"], .kmatrixBinary, .unpackedKernel, .unpackedBusybox, .busyboxInstall("riscv64")))
+    @Test(.needs(tools: ["make", "riscv64-linux-gnu-gcc", "arm-linux-gnueabihf-gcc"], .kmatrixBinary, .unpackedKernel, .unpackedBusybox, .busyboxInstall("riscv64"), .busyboxInstall("armhf")))
     func aFailingCellDoesNotStopTheOthers() async throws {
         let testCache = try TestCache.private("failing-cell")
         defer { testCache.remove() }
         try testCache.linkSources()
         try testCache.linkArtifacts()
-        // The busybox build too, so that it is reused rather than built again.
-        let busybox = TestCache.shared.busyboxBuildDirectory(debianArch: "riscv64")
-        try testCache.copy(busybox, to: testCache.busyboxBuildDirectory(debianArch: "riscv64"))
+        // Both cells' busybox builds too (the failing cell's is built all the same), so that
+        // they are reused rather than built again.
+        for abi in ["riscv64", "armhf"] {
+            try testCache.copy(TestCache.shared.busyboxBuildDirectory(debianArch: abi), to: testCache.busyboxBuildDirectory(debianArch: abi))
+        }
         let dir = testCache.root
         var matrix = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/matrix.json"))) as! [String: Any]
         matrix["cells"] = [
@@ -117,6 +121,8 @@ struct RunIntegrationTests {
         #expect(bad?.config?.mismatches.contains { $0.option == "CONFIG_ARCH_VEXPRESS" } == true)
         #expect(bad?.failedStep == "kernel.config[arm-vexpress-a9/gcc/tiny/initramfs]")
         #expect(results.steps.contains { $0.kind == "kernel.build" && $0.scope.hasPrefix("arm-vexpress-a9") && $0.status == "skipped" })
+        // Cache keys are content, not paths: the kernel the fixture run built was found here.
+        #expect(results.steps.contains { $0.kind == "kernel.build" && $0.scope.hasPrefix("riscv64-virt") && $0.cacheHit })
     }
 
     @Test(.needs(.kmatrixBinary))
