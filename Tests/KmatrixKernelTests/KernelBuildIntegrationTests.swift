@@ -41,36 +41,34 @@ struct KernelBuildIntegrationTests {
         let (cell, source, tree, inputs) = try await prepare(project, target: "arm-vexpress-a9", cache: cache)
         #expect(!inputs.requested.contains { $0.option.name == "CONFIG_MMU" })
 
-        do {
-            let build = cache.workspace.kernelBuild(cell)
-            let output = "\(build)-artifacts"
-            let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build, jobs: 2, ccache: ProcessRunner.which("ccache"))
-            let configuration = try await KernelBuild.configure(plan, inputs: inputs)
+        let build = cache.workspace.kernelBuild(cell)
+        let output = "\(build)-artifacts"
+        let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build, jobs: 2, ccache: ProcessRunner.which("ccache"))
+        let configuration = try await KernelBuild.configure(plan, inputs: inputs)
 
-            let failure = try #require(configuration.failure)
-            #expect(failure.kind == .configDroppedOptions)
-            let dropped = Set(configuration.mismatches.map(\.name))
-            for name in ["CONFIG_ARCH_VEXPRESS", "CONFIG_SERIAL_AMBA_PL011", "CONFIG_SERIAL_AMBA_PL011_CONSOLE", "CONFIG_BINFMT_ELF"] {
-                #expect(dropped.contains(name), "\(name) should have been dropped; dropped: \(dropped.sorted())")
-            }
-            // Only options that really came out differently are listed.
-            let config = try KernelConfig(contentsOfFile: plan.configPath)
-            for mismatch in configuration.mismatches {
-                #expect(config.value(mismatch.name) == mismatch.actual)
-                #expect(config.value(mismatch.name) != mismatch.requested)
-            }
-            #expect(failure.excerpt.contains { $0.hasPrefix("CONFIG_ARCH_VEXPRESS=y (from target arm-vexpress-a9") })
-
-            let record = try await KernelBuild.build(plan, inputs: KernelBuildInputs(config: inputs, configuration: configuration, target: cell.target),
-                                                     configuration: configuration, source: source, outputDirectory: output)
-            #expect(record.failure?.kind == .configDroppedOptions)
-            #expect(record.artifacts.image == nil)
-            #expect(!FileManager.default.fileExists(atPath: "\(build)/vmlinux"), "nothing may be compiled from a rejected config")
-            #expect(!FileManager.default.fileExists(atPath: "\(build)/build.log"))
-            let json = try Data(contentsOf: URL(fileURLWithPath: "\(output)/kernel.json"))
-            let decoded = try JSONDecoder().decode(KernelBuildRecord.self, from: json)
-            #expect(decoded.mismatches.count == configuration.mismatches.count)
+        let failure = try #require(configuration.failure)
+        #expect(failure.kind == .configDroppedOptions)
+        let dropped = Set(configuration.mismatches.map(\.name))
+        for name in ["CONFIG_ARCH_VEXPRESS", "CONFIG_SERIAL_AMBA_PL011", "CONFIG_SERIAL_AMBA_PL011_CONSOLE", "CONFIG_BINFMT_ELF"] {
+            #expect(dropped.contains(name), "\(name) should have been dropped; dropped: \(dropped.sorted())")
         }
+        // Only options that really came out differently are listed.
+        let config = try KernelConfig(contentsOfFile: plan.configPath)
+        for mismatch in configuration.mismatches {
+            #expect(config.value(mismatch.name) == mismatch.actual)
+            #expect(config.value(mismatch.name) != mismatch.requested)
+        }
+        #expect(failure.excerpt.contains { $0.hasPrefix("CONFIG_ARCH_VEXPRESS=y (from target arm-vexpress-a9") })
+
+        let record = try await KernelBuild.build(plan, inputs: KernelBuildInputs(config: inputs, configuration: configuration, target: cell.target),
+                                                 configuration: configuration, source: source, outputDirectory: output)
+        #expect(record.failure?.kind == .configDroppedOptions)
+        #expect(record.artifacts.image == nil)
+        #expect(!FileManager.default.fileExists(atPath: "\(build)/vmlinux"), "nothing may be compiled from a rejected config")
+        #expect(!FileManager.default.fileExists(atPath: "\(build)/build.log"))
+        let json = try Data(contentsOf: URL(fileURLWithPath: "\(output)/kernel.json"))
+        let decoded = try JSONDecoder().decode(KernelBuildRecord.self, from: json)
+        #expect(decoded.mismatches.count == configuration.mismatches.count)
     }
 
     @Test("a base config make does not know fails as config-failed, with make's complaint in the excerpt",
@@ -84,16 +82,14 @@ struct KernelBuildIntegrationTests {
         let cache = try privateCache("bad-base")
         defer { cache.remove() }
         let (cell, _, tree, inputs) = try await prepare(project, target: "x86_64-pc", cache: cache)
-        do {
-            let build = cache.workspace.kernelBuild(cell)
-            let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build, jobs: 1, ccache: nil)
-            let configuration = try await KernelBuild.configure(plan, inputs: inputs)
-            let failure = try #require(configuration.failure)
-            #expect(failure.kind == .configFailed)
-            #expect(failure.message.hasPrefix("make no_such_defconfig failed"))
-            #expect(failure.excerpt.contains { $0.contains("no_such_defconfig") })
-            #expect(configuration.configSHA256 == nil)
-        }
+        let build = cache.workspace.kernelBuild(cell)
+        let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build, jobs: 1, ccache: nil)
+        let configuration = try await KernelBuild.configure(plan, inputs: inputs)
+        let failure = try #require(configuration.failure)
+        #expect(failure.kind == .configFailed)
+        #expect(failure.message.hasPrefix("make no_such_defconfig failed"))
+        #expect(failure.excerpt.contains { $0.contains("no_such_defconfig") })
+        #expect(configuration.configSHA256 == nil)
     }
 
     @Test("a riscv64 tinyconfig cell configures, verifies and builds with its artifacts",
@@ -104,45 +100,43 @@ struct KernelBuildIntegrationTests {
         let cache = try privateCache("riscv64")
         defer { cache.remove() }
         let (cell, source, _, inputs) = try await prepare(project, target: "riscv64-virt", cache: cache)
-        do {
-            // The fixture run built this cell: make only catches up on a copy of its build
-            // folder, from the same (shared, read-only) source path so no command changes.
-            let tree = try #require(TestCache.shared.unpackedKernel)
-            let build = cache.workspace.kernelBuild(cell)
-            try cache.copy(try #require(TestCache.shared.builtKernel(cell)), to: build)
-            let output = "\(build)-artifacts"
-            let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build,
-                                  jobs: ProcessInfo.processInfo.activeProcessorCount, ccache: ProcessRunner.which("ccache"))
-            let configuration = try await KernelBuild.configure(plan, inputs: inputs)
-            #expect(configuration.failure == nil, "\(configuration.failure?.description ?? "")")
-            try #require(configuration.succeeded)
+        // The fixture run built this cell: make only catches up on a copy of its build
+        // folder, from the same (shared, read-only) source path so no command changes.
+        let tree = try #require(TestCache.shared.unpackedKernel)
+        let build = cache.workspace.kernelBuild(cell)
+        try cache.copy(try #require(TestCache.shared.builtKernel(cell)), to: build)
+        let output = "\(build)-artifacts"
+        let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build,
+                              jobs: ProcessInfo.processInfo.activeProcessorCount, ccache: ProcessRunner.which("ccache"))
+        let configuration = try await KernelBuild.configure(plan, inputs: inputs)
+        #expect(configuration.failure == nil, "\(configuration.failure?.description ?? "")")
+        try #require(configuration.succeeded)
 
-            let record = try await KernelBuild.build(plan, inputs: KernelBuildInputs(config: inputs, configuration: configuration, target: cell.target),
-                                                     configuration: configuration, source: source, outputDirectory: output)
-            #expect(record.failure == nil, "\(record.failure?.description ?? "")")
-            #expect(record.errors == 0)
-            #expect(record.toolchain.compiler == "riscv64-linux-gnu-gcc" && !record.toolchain.version.isEmpty)
-            #expect(record.sourceSHA256 == source.sha256)
-            #expect(record.configSHA256 == configuration.configSHA256)
+        let record = try await KernelBuild.build(plan, inputs: KernelBuildInputs(config: inputs, configuration: configuration, target: cell.target),
+                                                 configuration: configuration, source: source, outputDirectory: output)
+        #expect(record.failure == nil, "\(record.failure?.description ?? "")")
+        #expect(record.errors == 0)
+        #expect(record.toolchain.compiler == "riscv64-linux-gnu-gcc" && !record.toolchain.version.isEmpty)
+        #expect(record.sourceSHA256 == source.sha256)
+        #expect(record.configSHA256 == configuration.configSHA256)
 
-            let fm = FileManager.default
-            for path in [record.artifacts.image, record.artifacts.vmlinux, record.artifacts.systemMap, record.artifacts.config,
-                         record.artifacts.buildLog, record.artifacts.configLog] {
-                let path = try #require(path)
-                #expect(fm.fileExists(atPath: path), "\(path) is missing")
-            }
-            // The image is a RISC-V Linux Image: "RISCV\0\0\0" at 0x30, and vmlinux an ELF for EM_RISCV (243).
-            let image = try Data(contentsOf: URL(fileURLWithPath: try #require(record.artifacts.image)))
-            #expect(record.imageBytes == UInt64(image.count))
-            #expect(image.count > 0x40 && image[0x30..<0x35] == Data("RISCV".utf8))
-            let vmlinux = try FileHandle(forReadingFrom: URL(fileURLWithPath: try #require(record.artifacts.vmlinux))).read(upToCount: 20) ?? Data()
-            #expect(vmlinux.prefix(4) == Data([0x7f, 0x45, 0x4c, 0x46]) && vmlinux.count == 20 && vmlinux[18] == 243)
-            // The published config is the verified one, with what the cell asked for.
-            let published = try KernelConfig(contentsOfFile: try #require(record.artifacts.config))
-            #expect(ConfigVerification.mismatches(requested: inputs.requested, in: published).isEmpty)
-            #expect(published.value("CONFIG_SERIAL_8250_CONSOLE") == "y")
-            let decoded = try JSONDecoder().decode(KernelBuildRecord.self, from: Data(contentsOf: URL(fileURLWithPath: "\(output)/kernel.json")))
-            #expect(decoded == record)
+        let fm = FileManager.default
+        for path in [record.artifacts.image, record.artifacts.vmlinux, record.artifacts.systemMap, record.artifacts.config,
+                     record.artifacts.buildLog, record.artifacts.configLog] {
+            let path = try #require(path)
+            #expect(fm.fileExists(atPath: path), "\(path) is missing")
         }
+        // The image is a RISC-V Linux Image: "RISCV\0\0\0" at 0x30, and vmlinux an ELF for EM_RISCV (243).
+        let image = try Data(contentsOf: URL(fileURLWithPath: try #require(record.artifacts.image)))
+        #expect(record.imageBytes == UInt64(image.count))
+        #expect(image.count > 0x40 && image[0x30..<0x35] == Data("RISCV".utf8))
+        let vmlinux = try FileHandle(forReadingFrom: URL(fileURLWithPath: try #require(record.artifacts.vmlinux))).read(upToCount: 20) ?? Data()
+        #expect(vmlinux.prefix(4) == Data([0x7f, 0x45, 0x4c, 0x46]) && vmlinux.count == 20 && vmlinux[18] == 243)
+        // The published config is the verified one, with what the cell asked for.
+        let published = try KernelConfig(contentsOfFile: try #require(record.artifacts.config))
+        #expect(ConfigVerification.mismatches(requested: inputs.requested, in: published).isEmpty)
+        #expect(published.value("CONFIG_SERIAL_8250_CONSOLE") == "y")
+        let decoded = try JSONDecoder().decode(KernelBuildRecord.self, from: Data(contentsOf: URL(fileURLWithPath: "\(output)/kernel.json")))
+        #expect(decoded == record)
     }
 }
