@@ -43,10 +43,8 @@ struct BootImagesTests {
         #expect(argv.contains("-dtb") && argv.contains("\(images)/initramfs.cpio.gz"))
     }
 
-    static var hasTarXz: Bool { ProcessRunner.which("tar") != nil && ProcessRunner.which("xz") != nil }
-
     /// A TuxMake output directory as TuxMake lays it out: metadata.json, the image, dtbs.tar.xz.
-    @Test(.enabled(if: hasTarXz, "needs tar and xz"))
+    @Test(.needs(tools: ["tar", "xz"]))
     func tuxMakeOutputNamesTheKernelAndTheDTB() async throws {
         let directory = try scratch()
         let metadata = """

@@ -75,10 +75,8 @@ struct QemuCommandTests {
 
 @Suite("KVM probe")
 struct KvmProbeTests {
-    static var hasQemu: Bool { ProcessRunner.which("qemu-system-x86_64") != nil }
-
     /// The long-mode probe image must itself work: under TCG it prints its marker.
-    @Test(.enabled(if: hasQemu, "needs qemu-system-x86_64 (apt-get install qemu-system-x86)"))
+    @Test(.needs(tools: ["qemu-system-x86_64"]))
     func longModeImageRunsUnderTCG() async throws {
         let path = NSTemporaryDirectory() + "kmatrix-probe-test-\(UUID().uuidString).bin"
         try Data(KvmProbe.longModeImage).write(to: URL(fileURLWithPath: path))
@@ -95,13 +93,12 @@ struct KvmProbeTests {
         #expect(processesMentioning(path).isEmpty, "QEMU is still running after the probe")
     }
 
-    @Test(.enabled(if: hasQemu, "needs qemu-system-x86_64"))
+    @Test(.needs(tools: ["qemu-system-x86_64"]))
     func deadlineStopsASilentGuest() async throws {
         // A guest with no kernel output at all: the watch must end at its deadline and kill QEMU.
         let path = NSTemporaryDirectory() + "kmatrix-probe-silent-\(UUID().uuidString).bin"
         try Data(KvmProbe.longModeImage).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let start = ContinuousClock.now
         let watch = await KvmProbe.watchForMarker(
             binary: try #require(ProcessRunner.which("qemu-system-x86_64")),
             arguments: KvmProbe.qemuArguments(accelerator: .tcg, kernel: path, append: nil),
@@ -110,18 +107,7 @@ struct KvmProbeTests {
             Issue.record("expected the deadline, got \(watch.summary)")
             return
         }
-        // Not a speed check: only that the deadline, not QEMU, ended the watch (a loaded host is slow).
-        #expect(ContinuousClock.now - start < .seconds(30))
         try await Task.sleep(for: .milliseconds(300))
         #expect(processesMentioning(path).isEmpty, "QEMU is still running after its deadline")
-    }
-}
-
-/// PIDs whose command line mentions `text`.
-func processesMentioning(_ text: String) -> [Int] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int.init).filter { pid in
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(text)
     }
 }

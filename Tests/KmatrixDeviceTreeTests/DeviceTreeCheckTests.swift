@@ -5,7 +5,7 @@ import KmatrixFDT
 import KmatrixTestSupport
 import Testing
 
-@Suite("Device tree checks over DTBs compiled by dtc", .enabled(if: DTFixtures.hasDTC, "dtc (device-tree-compiler) is not installed"))
+@Suite("Device tree checks over DTBs compiled by dtc", .needs(tools: ["dtc"]))
 struct DeviceTreeCheckTests {
     let vexpress: Target
     let riscv: Target
@@ -192,7 +192,7 @@ struct DeviceTreeFuzzTests {
         }
     }
 
-    @Test(.enabled(if: DTFixtures.hasDTC, "dtc (device-tree-compiler) is not installed"))
+    @Test(.needs(tools: ["dtc"]))
     func mutatedValidBlobs() throws {
         let target = try DTFixtures.target("arm-vexpress-a9")
         let valid = try DTFixtures.bytes(DTFixtures.compile(DTFixtures.vexpress(chosen: #"stdout-path = "serial0:115200n8";"#)))
@@ -225,9 +225,6 @@ struct DeviceTreeFuzzTests {
 
 @Suite("The DTBs QEMU generates for the virt machines")
 struct QemuGeneratedTreeTests {
-    static let hasAarch64 = DTFixtures.tool("qemu-system-aarch64") != nil
-    static let hasRiscv64 = DTFixtures.tool("qemu-system-riscv64") != nil
-
     func dump(_ argv: [String]) throws -> String {
         let path = try DTFixtures.temporaryDirectory() + "/virt.dtb"
         var argv = argv
@@ -236,7 +233,7 @@ struct QemuGeneratedTreeTests {
         return path
     }
 
-    @Test(.enabled(if: hasAarch64, "qemu-system-aarch64 is not installed"))
+    @Test(.needs(tools: ["qemu-system-aarch64"]))
     func arm64VirtPasses() throws {
         let dtb = try dump(["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57"])
         let kernel: Set<String> = ["arm,cortex-a15-gic", "arm,armv8-timer", "arm,pl011", "fixed-clock"]
@@ -249,7 +246,7 @@ struct QemuGeneratedTreeTests {
         #expect(broken.errors.map(\.node) == ["/intc@8000000"], "\(broken.text)")
     }
 
-    @Test(.enabled(if: hasRiscv64, "qemu-system-riscv64 is not installed"))
+    @Test(.needs(tools: ["qemu-system-riscv64"]))
     func riscv64VirtPasses() throws {
         let dtb = try dump(["qemu-system-riscv64", "-M", "virt", "-bios", "default"])
         let kernel: Set<String> = ["riscv,cpu-intc", "sifive,plic-1.0.0", "ns16550a"]
@@ -264,7 +261,7 @@ struct QemuGeneratedTreeTests {
     }
 }
 
-@Suite("Compatibles read from a built object", .enabled(if: DTFixtures.hasCC, "no C compiler (cc)"))
+@Suite("Compatibles read from a built object", .needs(tools: ["cc"]))
 struct KernelCompatiblesTests {
     @Test func readsOfDeviceIdFieldsNotPlainStrings() throws {
         let directory = try DTFixtures.temporaryDirectory()
@@ -291,51 +288,45 @@ struct KernelCompatiblesTests {
     }
 }
 
-/// The cells kmatrix has already built on this machine (in the default workspace): each
-/// DTB, the one from the build or the one QEMU generates, passes against its own vmlinux.
-@Suite("DTBs of the kernels built in the workspace")
+/// The cells of the shipped matrix with a device tree, as the fixture run built them in the
+/// shared test cache: each DTB, the one from the build or the one QEMU generates, passes
+/// against its own vmlinux.
+@Suite("DTBs of the kernels built in the shared test cache")
 struct BuiltCellTests {
     struct BuiltCell: Sendable, CustomStringConvertible {
-        var id: String
-        var target: Target
-        var buildDirectory: String
-        var description: String { id }
+        var cell: Cell
+        var description: String { cell.id }
     }
 
-    static let builtCells: [BuiltCell] = {
-        guard let project = try? Project.load(root: repositoryRoot) else { return [] }
-        let workspace = Workspace(root: Workspace.defaultRoot())
-        return project.cells.compactMap { cell in
-            let build = workspace.kernelBuild(cell)
-            guard cell.target.deviceTree.source != .none,
-                  FileManager.default.fileExists(atPath: "\(build)/vmlinux") else { return nil }
-            return BuiltCell(id: cell.id, target: cell.target, buildDirectory: build)
-        }
-    }()
+    static let cells: [BuiltCell] = (TestCache.project?.cells ?? []).filter { $0.target.deviceTree.source != .none }.map(BuiltCell.init)
 
-    @Test(.enabled(if: !builtCells.isEmpty, "no kernel with a device tree has been built in ~/.cache/kmatrix yet"),
-          arguments: builtCells)
-    func builtCellPasses(_ cell: BuiltCell) throws {
-        let compatibles = try KernelCompatibles.load(vmlinux: cell.buildDirectory)
+    @Test(.needs(tools: Set(cells.map(\.cell.target.qemu.binary)).sorted(),
+                 .fixture("every built kernel with a device tree (made by kmatrix run)") {
+                     !cells.isEmpty && cells.allSatisfy { TestCache.shared.builtKernel($0.cell) != nil }
+                 }),
+          arguments: cells)
+    func builtCellPasses(_ built: BuiltCell) throws {
+        let cell = built.cell
+        let buildDirectory = try #require(TestCache.shared.builtKernel(cell), "\(cell.id) has no built kernel")
+        let compatibles = try KernelCompatibles.load(vmlinux: buildDirectory)
         let dtb: String
         switch cell.target.deviceTree.source {
         case .build:
-            dtb = try #require(DeviceTreeCheck.builtDTB(for: cell.target, in: cell.buildDirectory))
+            dtb = try #require(DeviceTreeCheck.builtDTB(for: cell.target, in: buildDirectory))
         default:
             let q = cell.target.qemu
-            guard DTFixtures.tool(q.binary) != nil else { return }
             dtb = try DTFixtures.temporaryDirectory() + "/qemu.dtb"
             var argv = [q.binary, "-M", "\(q.machine),dumpdtb=\(dtb)", "-m", String(q.memoryMiB), "-nographic", "-nodefaults"]
             if let cpu = q.cpu { argv += ["-cpu", cpu] }
             argv += q.firmware?.args ?? []
             try DTFixtures.run(argv)
         }
-        let report = DeviceTreeCheck.run(dtb: dtb, target: cell.target, kernelCompatibles: compatibles, kernel: cell.buildDirectory)
+        let report = DeviceTreeCheck.run(dtb: dtb, target: cell.target, kernelCompatibles: compatibles, kernel: buildDirectory)
         #expect(report.passed, "\(report.text)")
     }
 }
 
-@Suite("The libfdt wrapper agrees with dtc", .enabled(if: DTFixtures.hasDTC, "dtc (device-tree-compiler) is not installed"))
+@Suite("The libfdt wrapper agrees with dtc", .needs(tools: ["dtc"]))
 struct FlattenedDeviceTreeTests {
     @Test func pathsPhandlesAndPropertiesRoundTrip() throws {
         let path = try DTFixtures.compile(DTFixtures.vexpress())

@@ -2,6 +2,7 @@ import Foundation
 import KmatrixCore
 import KmatrixCrypto
 import KmatrixKernel
+import KmatrixTestSupport
 import Testing
 
 @Suite("kernel source unpacking")
@@ -28,9 +29,7 @@ struct KernelSourceTests {
         func remove() { try? FileManager.default.removeItem(atPath: root) }
     }
 
-    static let hasTar = ProcessRunner.which("tar") != nil
-
-    @Test(.enabled(if: hasTar, "needs tar to make the fixture tarball"))
+    @Test(.needs(tools: ["tar"]))
     func concurrentCallersShareOneUnpack() async throws {
         let fixture = try await Fixture()
         defer { fixture.remove() }
@@ -48,7 +47,7 @@ struct KernelSourceTests {
         #expect(!siblings.contains { $0.contains(".partial-") })
     }
 
-    @Test(.enabled(if: hasTar, "needs tar to make the fixture tarball"))
+    @Test(.needs(tools: ["tar"]))
     func anInterruptedUnpackIsNotTakenForFinished() async throws {
         let fixture = try await Fixture()
         defer { fixture.remove() }
@@ -65,7 +64,7 @@ struct KernelSourceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent).sorted() == [(tree as NSString).lastPathComponent, "\((tree as NSString).lastPathComponent).lock"])
     }
 
-    @Test(.enabled(if: hasTar, "needs tar to make the fixture tarball"))
+    @Test(.needs(tools: ["tar"]))
     func aTarballWithoutAMakefileIsNotASourceTree() async throws {
         let fixture = try await Fixture(withMakefile: false)
         defer { fixture.remove() }

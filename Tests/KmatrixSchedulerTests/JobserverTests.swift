@@ -1,6 +1,7 @@
 import Foundation
 import KmatrixCore
 @testable import KmatrixScheduler
+import KmatrixTestSupport
 import Testing
 
 @Suite("Jobserver")
@@ -41,7 +42,7 @@ struct JobserverTests {
     }
 
     /// Three makes that each want 6 parallel jobs share 2 slots: never more than 2 jobs run.
-    @Test(.enabled(if: hasMake, "needs GNU make"))
+    @Test(.needs(tools: ["make"]))
     func makesShareOnePoolOfSlots() async throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -68,7 +69,7 @@ struct JobserverTests {
     /// A make killed at its deadline: by SIGKILL (its jobs ignore SIGTERM) it takes its
     /// tokens with it; by SIGTERM it returns them, late. Either way, once nothing runs the
     /// pool holds exactly its 2 tokens and the next make really runs two jobs at once.
-    @Test(.enabled(if: hasMake, "needs GNU make"), arguments: [true, false])
+    @Test(.needs(tools: ["make"]), arguments: [true, false])
     func aKilledMakeDoesNotCostTheNextOneItsSlots(stubborn: Bool) async throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -104,7 +105,7 @@ struct JobserverTests {
         #expect(peak == 2, "the next make got both slots, saw \(peak) jobs at once")
     }
 
-    @Test(.enabled(if: hasMake, "needs GNU make"))
+    @Test(.needs(tools: ["make"]))
     func makeExitStatusSurvivesTheWrapper() async throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,5 +1,6 @@
 import Foundation
 import KmatrixCore
+import KmatrixTestSupport
 import KmatrixUserspace
 import KmatrixZlib
 import Testing
@@ -35,15 +36,12 @@ func gunzip(_ path: String) throws -> [UInt8] {
 enum KernelGenInitCpio {
     static let tarball = "/usr/src/linux-source-6.1.tar.xz"
 
-    /// An unpacked kernel tree in the workspace (the kernel stage's), if there is one.
-    static var unpackedSource: String? {
-        let src = "\(Workspace.defaultRoot())/src"
-        let trees = ((try? FileManager.default.contentsOfDirectory(atPath: src)) ?? []).filter { $0.hasPrefix("linux-") && !$0.hasSuffix(".lock") }
-        return trees.map { "\(src)/\($0)/usr/gen_init_cpio.c" }.first { FileManager.default.fileExists(atPath: $0) }
-    }
+    /// The file in the shared test cache's unpacked kernel tree, if there is one.
+    static var unpackedSource: String? { TestCache.shared.unpackedKernel.map { "\($0)/usr/gen_init_cpio.c" } }
 
-    static var available: Bool {
-        ProcessRunner.which("gcc") != nil && (unpackedSource != nil || (FileManager.default.fileExists(atPath: tarball) && ProcessRunner.which("tar") != nil))
+    /// The unpacked tree, or else the tarball and tar to read the one file from it.
+    static let source = Needs.Item("the kernel source (\(tarball), apt-get install linux-source-6.1)") {
+        unpackedSource != nil || (FileManager.default.fileExists(atPath: tarball) && ProcessRunner.which("tar") != nil)
     }
 
     static func build(in directory: String) throws -> String {
@@ -88,7 +86,7 @@ struct InitramfsTests {
     }
 
     @Test("kmatrix's initramfs matches the kernel's gen_init_cpio",
-          .enabled(if: KernelGenInitCpio.available, "needs gcc and the kernel source (linux-source-6.1) for usr/gen_init_cpio.c"))
+          .needs(tools: ["gcc"], KernelGenInitCpio.source))
     func matchesKernelGenInitCpio() throws {
         let dir = try scratchFolder("cpio")
         defer { try? FileManager.default.removeItem(atPath: dir) }

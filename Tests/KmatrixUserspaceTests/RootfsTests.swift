@@ -1,5 +1,6 @@
 import Foundation
 import KmatrixCore
+import KmatrixTestSupport
 import KmatrixUserspace
 import Testing
 
@@ -90,9 +91,7 @@ struct RootfsTests {
         #expect(error?.message.contains("build busybox first") == true)
     }
 
-    static let e2fsprogs = ["/usr/sbin/mke2fs", "/sbin/mke2fs"].contains { FileManager.default.isExecutableFile(atPath: $0) }
-
-    @Test(.enabled(if: e2fsprogs, "needs e2fsprogs (mke2fs, debugfs)"), arguments: ["ext2", "ext4"])
+    @Test(.needs(.file("/sbin/mke2fs", from: "e2fsprogs"), .file("/sbin/debugfs", from: "e2fsprogs")), arguments: ["ext2", "ext4"])
     func filesystemImageCarriesDeviceNodesWithoutRootAndIsReproducible(filesystem: String) async throws {
         let dir = try scratchFolder("image")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -118,17 +117,15 @@ struct RootfsTests {
         #expect(try runTool(["/sbin/e2fsck", "-fn", one.path], stdout: "\(dir)/fsck") == 0)
     }
 
-    static let amd64Busybox = "\(Workspace.defaultRoot())/build/busybox/amd64-gcc/install"
-    static let cpioTools = ["cpio", "gzip", "find"].allSatisfy { ProcessRunner.which($0) != nil }
-
-    /// The real busybox rootfs packed by kmatrix and by `find | cpio -o -H newc | gzip -9`
-    /// (GNU cpio as a second oracle): the same names, types and sizes; timings printed.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: amd64Busybox + "/bin/busybox") && cpioTools,
-                   "needs the amd64 busybox build (the busybox tests make it) and cpio/gzip/find"))
+    /// The real busybox rootfs (the shared test cache's amd64 install) packed by kmatrix and
+    /// by `find | cpio -o -H newc | gzip -9` (GNU cpio as a second oracle): the same names,
+    /// types and sizes; timings printed.
+    @Test(.needs(tools: ["cpio", "gzip", "find"], .busyboxInstall("amd64")))
     func packsLikeFindCpioGzip() async throws {
         let dir = try scratchFolder("pack")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let tree = try Rootfs.assemble(RootfsOptions(busyboxInstall: Self.amd64Busybox, rootDevice: .initramfs))
+        let busybox = try #require(TestCache.shared.busyboxInstall(debianArch: "amd64"))
+        let tree = try Rootfs.assemble(RootfsOptions(busyboxInstall: busybox, rootDevice: .initramfs))
         let special = try FilesystemImage.materialize(tree, into: "\(dir)/rootfs")
         #expect(special.count == Rootfs.deviceNodes.count)
 

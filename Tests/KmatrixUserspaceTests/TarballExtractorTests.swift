@@ -1,13 +1,12 @@
 import Foundation
 import KmatrixArchive
+import KmatrixTestSupport
 import Testing
 
 /// Builds small tarballs with the system tar (an independent writer) and extracts them with
 /// kmatrix's libarchive extractor.
 @Suite("tarball extraction")
 struct TarballExtractorTests {
-    static let tarPresent = FileManager.default.isExecutableFile(atPath: "/usr/bin/tar") || FileManager.default.isExecutableFile(atPath: "/bin/tar")
-
     func scratch() throws -> String {
         let dir = NSTemporaryDirectory() + "kmatrix-extract-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -36,7 +35,7 @@ struct TarballExtractorTests {
         try fm.linkItem(atPath: "\(root)/pkg-1.0/README", toPath: "\(root)/pkg-1.0/README.hard")
     }
 
-    @Test(.enabled(if: tarPresent, "needs tar to write the fixtures"),
+    @Test(.needs(tools: ["tar"]),
           arguments: [("czf", "tar.gz"), ("cJf", "tar.xz"), ("cjf", "tar.bz2")])
     func extractsCompressedTarballsWithModesAndLinks(flag: String, suffix: String) throws {
         let dir = try scratch()
@@ -58,7 +57,7 @@ struct TarballExtractorTests {
         #expect(!fm.fileExists(atPath: "\(out)/pkg-1.0"))
     }
 
-    @Test(.enabled(if: tarPresent, "needs tar to write the fixtures"))
+    @Test(.needs(tools: ["tar"]))
     func refusesDotDotEscapes() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -74,7 +73,7 @@ struct TarballExtractorTests {
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/evil"))
     }
 
-    @Test(.enabled(if: tarPresent, "needs tar to write the fixtures"))
+    @Test(.needs(tools: ["tar"]))
     func refusesAbsolutePaths() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -106,21 +105,18 @@ struct TarballExtractorTests {
         }
     }
 
-    /// The real kernel tarball: opt-in (`KMATRIX_EXTRACT_KERNEL=1`), about 1.3 GB unpacked.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["KMATRIX_EXTRACT_KERNEL"] == "1"
-                   && FileManager.default.fileExists(atPath: "/usr/src/linux-source-6.1.tar.xz"),
-                   "set KMATRIX_EXTRACT_KERNEL=1 with /usr/src/linux-source-6.1.tar.xz present"))
-    func extractsTheKernelTarball() throws {
-        let dir = try scratch()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let start = ContinuousClock.now
-        let summary = try TarballExtractor.extract("/usr/src/linux-source-6.1.tar.xz", into: "\(dir)/linux", stripComponents: 1)
-        let elapsed = ContinuousClock.now - start
-        print("kernel tarball: \(summary.entries) entries, \(summary.bytes) bytes in \(elapsed)")
-        #expect(summary.entries > 70_000)
-        #expect(FileManager.default.isExecutableFile(atPath: "\(dir)/linux/scripts/kconfig/merge_config.sh"))
-        #expect(FileManager.default.fileExists(atPath: "\(dir)/linux/Makefile"))
-        let link = try FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/linux/scripts/dtc/include-prefixes/arm64")
+    /// The real kernel tarball, as kmatrix's extractor unpacked it into the shared test cache
+    /// for the fixture run (SourceTree.prepare, strip 1): every entry, modes and symlinks.
+    @Test(.needs(.unpackedKernel))
+    func extractedTheKernelTarball() throws {
+        let tree = try #require(TestCache.shared.unpackedKernel)
+        var entries = 0
+        let walk = try #require(FileManager.default.enumerator(atPath: tree))
+        while walk.nextObject() != nil { entries += 1 }
+        #expect(entries > 70_000)
+        #expect(FileManager.default.isExecutableFile(atPath: "\(tree)/scripts/kconfig/merge_config.sh"))
+        #expect(FileManager.default.fileExists(atPath: "\(tree)/Makefile"))
+        let link = try FileManager.default.destinationOfSymbolicLink(atPath: "\(tree)/scripts/dtc/include-prefixes/arm64")
         #expect(link.hasSuffix("arm64/boot/dts"))
     }
 }
