@@ -17,6 +17,7 @@ struct BuildCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var upstream: UpstreamCacheOption
     @Option(help: "Job slots shared by every make (default: the number of cores).") var jobs: Int?
     @Option(help: "Copy each cell's artifacts to this folder, one subfolder per cell.") var output: String?
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
@@ -29,7 +30,7 @@ struct BuildCommand: AsyncParsableCommand {
         var settings = RunSettings(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
         settings.goals = [.kernelBuild]
         settings.live = !plain && Progress.stdoutIsTerminal
-        let finished = try await runPart(options, settings)
+        let finished = try await runPart(options, settings, upstream: upstream)
         var rows: [[String]] = []
         for cell in finished.results.cells {
             let build = finished.outcomes[StepID(.kernelBuild, cell.id)]
@@ -62,13 +63,22 @@ struct BuildCommand: AsyncParsableCommand {
     }
 }
 
+/// `--cache-from`, for every command that runs (part of) the graph.
+struct UpstreamCacheOption: ParsableArguments {
+    @Option(name: .customLong("cache-from"), help: "A kmatrix cache folder to take results from, read-only, before building (a shared or CI cache).")
+    var cacheFrom: String?
+
+    var path: String? { cacheFrom.map { absolutePath($0, relativeTo: FileManager.default.currentDirectoryPath) } }
+}
+
 /// Runs part of the run's graph (what `settings.goals` needs) for the selected cells,
 /// stopping every child on a signal.
-func runPart(_ options: ProjectOptions, _ settings: RunSettings) async throws -> MatrixRun.Finished {
+func runPart(_ options: ProjectOptions, _ settings: RunSettings, upstream: UpstreamCacheOption) async throws -> MatrixRun.Finished {
     let project = try options.load()
     let cells = try options.selectedCells(in: project)
     var settings = settings
     settings.command = CommandLine.arguments
+    settings.upstreamCache = upstream.path
     let run = MatrixRun(project: project, cells: cells, workspace: options.workspace, settings: settings)
     return try await SignalScope.cancellingOnSignals { try await run.execute() }
 }

@@ -19,6 +19,7 @@ struct RootfsCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var upstream: UpstreamCacheOption
     @Option(help: "Job slots shared by every make (default: the number of cores).") var jobs: Int?
     @Option(name: .customLong("init"), help: "unattended (print the boot marker, reboot) or interactive (a shell on the console).")
     var initMode: RootfsOptions.InitMode = .unattended
@@ -53,7 +54,7 @@ struct RootfsCommand: AsyncParsableCommand {
         for (flag, path) in [("--overlay", settings.rootfs.overlay), ("--cpio-list", settings.rootfs.cpioList), ("--modules", settings.rootfs.modules)] {
             if let path, !FileManager.default.fileExists(atPath: path) { throw KmatrixError.badInput("\(flag) \(path) does not exist") }
         }
-        let finished = try await runPart(options, settings)
+        let finished = try await runPart(options, settings, upstream: upstream)
         let kinds = Dictionary(try options.load().cells.map { ($0.id, $0.rootDevice.kind.rawValue) }, uniquingKeysWith: { a, _ in a })
         var cells: [CellOutput] = []
         for cell in finished.results.cells {

@@ -21,8 +21,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Boot cells whose DTB check failed (the cell still fails).") var bootAnyway = false
     @Flag(help: "Add earlycon= to every boot's command line.") var earlycon = false
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
-    @Option(name: .customLong("cache-from"), help: "A kmatrix cache folder to take results from, read-only, before building (a shared or CI cache).")
-    var cacheFrom: String?
+    @OptionGroup var upstream: UpstreamCacheOption
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -35,7 +34,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.boot = !noBoot
         settings.bootAnyway = bootAnyway
         settings.bootSettings.earlycon = earlycon
-        settings.upstreamCache = cacheFrom.map { absolutePath($0, relativeTo: FileManager.default.currentDirectoryPath) }
+        settings.upstreamCache = upstream.path
         settings.live = !plain && Progress.stdoutIsTerminal
         settings.command = CommandLine.arguments
         let run = MatrixRun(project: project, cells: cells, workspace: options.workspace, settings: settings)

@@ -26,12 +26,17 @@ public struct ArtifactCache: Sendable {
 
     public func entry(kind: String, key: String) -> String { "\(root)/\(kind)/\(key)" }
 
-    /// The entry's folder when it is published and its files have their recorded sizes,
-    /// else nil; a bad entry is moved aside so the step rebuilds it. A hit counts as a use.
+    /// Entries up to this size are checked against their sha256 on every lookup (a few
+    /// tenths of a second at most); bigger ones by size, and fully by `kmatrix cache verify`.
+    public static let hashCheckedBytes: UInt64 = 64 << 20
+
+    /// The entry's folder when it is published and its files match the manifest (sizes,
+    /// and hashes for entries up to `hashCheckedBytes`), else nil; a bad entry is moved
+    /// aside so the step rebuilds it. A hit counts as a use.
     public func lookup(kind: String, key: String) -> String? {
         let path = entry(kind: kind, key: key)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        if CacheEntryCheck.problem(path, hashes: false) != nil {
+        if CacheEntryCheck.problem(path, hashes: directorySize(path) <= Self.hashCheckedBytes) != nil {
             CacheEntryCheck.moveAside(path)
             return nil
         }
