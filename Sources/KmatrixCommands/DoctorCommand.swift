@@ -16,6 +16,8 @@ struct DoctorCommand: AsyncParsableCommand {
         let project = try options.load()
         let cells = try options.selectedCells(in: project)
         let report = await Doctor.examine(project: project, cells: cells, workspace: options.workspace)
+        // Stopped by a signal: half the checks say "interrupted", which is no report.
+        try Task.checkCancellation()
         if json { try printJSON(report) } else { print(report.text) }
         if !report.ready { throw ExitCode(3) }
     }
