@@ -146,6 +146,7 @@ public enum BootRunner {
             }
 
             let pid = execution.processIdentifier.value
+            LiveMachines.started()
             var cpu = CPUSamples()
             var errorBytes: [UInt8] = []
             var outputClosed = false, errorClosed = false
@@ -177,6 +178,7 @@ public enum BootRunner {
             // The outcome is known (or QEMU is leaving): stop it and everything it started.
             await execution.teardown(using: [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))])
             ProcessRunner.killGroup(pid)
+            LiveMachines.ended()
             continuation.finish()
             group.cancelAll()
         }

@@ -6,9 +6,8 @@ import Testing
 
 /// A guest that prints without end: boot.log stops at its cap with a note, the record
 /// says so, the boot is still watched to its deadline (`timeout`), and what kmatrix keeps
-/// of the console stays bounded.
-@Suite("boot.log is capped", .serialized, .enabled(if: TeardownFixtures.realQemu, "needs qemu-system-x86_64, static gcc, cpio and the probe kernel"))
-struct BootLogCapTests {
+/// of the console stays bounded. Part of the real-QEMU suite, so its boots do not overlap.
+extension BootRunnerTests {
     static let chattyInit = """
         #include <stdio.h>
         int main(void) {
@@ -16,7 +15,8 @@ struct BootLogCapTests {
         }
         """
 
-    @Test func endlessConsoleIsCutAndTimesOut() async throws {
+    @Test(.enabled(if: TeardownFixtures.realQemu, "needs the probe kernel in the workspace"))
+    func endlessConsoleIsCutAndTimesOut() async throws {
         let initrd = try BootFixtures.initramfs(Self.chattyInit)
         let folder = (initrd as NSString).deletingLastPathComponent
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -38,7 +38,10 @@ struct BootLogCapTests {
         #expect(record.lastLines.contains { $0.contains("of an endless console") })
         #expect(record.lastLines.count <= 40)
     }
+}
 
+@Suite("Console state stays bounded")
+struct ConsoleBoundsTests {
     @Test func consoleWatchStateIsBounded() {
         var watch = ConsoleWatch()
         let line = Array("fixture: a line of an endless console\n".utf8)
