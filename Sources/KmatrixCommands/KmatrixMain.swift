@@ -51,6 +51,9 @@ public enum KmatrixMain {
         } catch let errors as KmatrixErrors {
             for error in errors.errors { printError(error.description) }
             return errors.exitCode
+        } catch is CancellationError {
+            printError("interrupted")
+            return KmatrixError(.interrupted, "").exitCode
         } catch let exit as ExitCode {
             return exit.rawValue
         } catch {

@@ -75,13 +75,14 @@ struct TeardownTests {
         return Session(folder: folder, process: process, stderrPath: stderrPath)
     }
 
-    /// Waits until `count` processes mention the session's folder; returns their groups.
+    /// Waits until `count` children of kmatrix (kmatrix itself excluded: its own command
+    /// line names the folder too) mention the session's folder; returns their groups.
     func running(_ session: Session, atLeast count: Int) async throws -> Set<pid_t> {
-        let seen = await ProcessTable.waitUntil(.seconds(60)) {
-            ProcessTable.left(groups: [], marker: session.folder).count >= count
-        }
+        let kmatrix = session.process.processIdentifier
+        func children() -> [ProcessEntry] { ProcessTable.left(groups: [], marker: session.folder).filter { $0.pid != kmatrix } }
+        let seen = await ProcessTable.waitUntil(.seconds(60)) { children().count >= count }
         try #require(seen != nil, "the children never started; kmatrix said: \(session.stderr)")
-        return Set(ProcessTable.left(groups: [], marker: session.folder).map(\.group))
+        return Set(children().map(\.group))
     }
 
     /// Waits for kmatrix to exit and every process of `groups` (or naming the folder) to go;
@@ -109,7 +110,7 @@ struct TeardownTests {
           arguments: zip([SIGINT, SIGTERM, SIGHUP, SIGQUIT], [Int32(130), 143, 129, 131]))
     func signalToBoot(signal: Int32, status: Int32) async throws {
         let session = try standInBoot()
-        // The stand-in, its two `sh -c` children (their `sleep`s share their groups).
+        // The stand-in, its two `sh -c` children (their `sleep`s share the stand-in's group).
         let groups = try await running(session, atLeast: 3)
         kill(session.process.processIdentifier, signal)
         try await expectAllGone(session, groups: groups, status: status, label: "signal \(signal) to boot")
