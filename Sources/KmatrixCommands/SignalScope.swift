@@ -66,7 +66,7 @@ enum SignalScope {
         if count > 1 {
             ProcessGroups.killAll()
             FileHandle.standardError.write(Data("kmatrix: killed every child process; exiting\n".utf8))
-            exit(code)
+            exitOnce(code)
         }
         ProcessGroups.markStopping(signalNumber)
         FileHandle.standardError.write(Data("\nkmatrix: \(name(signalNumber)): stopping every child process (again to kill them at once)\n".utf8))
@@ -77,8 +77,19 @@ enum SignalScope {
             let deadline = ContinuousClock.now + grace
             while ContinuousClock.now < deadline, ProcessGroups.anyAlive || commandsRunning { usleep(20_000) }
             ProcessGroups.killAll()
-            exit(code)
+            exitOnce(code)
         }
+    }
+
+    private static let exiting = Mutex(false)
+
+    /// `exit` runs atexit handlers and must not run twice at once (the second signal's
+    /// handler and the first one's waiting thread can both get here).
+    private static func exitOnce(_ code: Int32) -> Never {
+        if exiting.withLock({ claimed in defer { claimed = true }; return claimed }) {
+            while true { pause() }
+        }
+        exit(code)
     }
 
     private static var commandsRunning: Bool { state.withLock { !$0.commands.isEmpty } }
