@@ -20,6 +20,14 @@ enum TeardownFixtures {
     static var realQemu: Bool {
         BootFixtures.available && FileManager.default.fileExists(atPath: probeKernel)
     }
+    /// The workspace's unpacked sources, which a test's private cache links to (make with
+    /// `O=` only reads them).
+    static var unpackedSources: String? {
+        let src = "\(Workspace.defaultRoot())/src"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: src)) ?? []
+        let unpacked = names.contains { $0.hasPrefix("linux-") && FileManager.default.fileExists(atPath: "\(src)/\($0)/.kmatrix-unpacked") }
+        return unpacked && ProcessRunner.which("make") != nil ? src : nil
+    }
 }
 
 @Suite("Nothing outlives kmatrix", .serialized, .enabled(if: TeardownFixtures.binary != nil, "needs the kmatrix binary (swift build)"))
@@ -161,6 +169,19 @@ struct TeardownTests {
         }
         kill(session.process.processIdentifier, SIGINT)
         try await expectAllGone(session, groups: groups, status: 130, label: "SIGINT to a real boot")
+    }
+
+    @Test("SIGTERM to `build` while make runs: every make gone, status 143",
+          .enabled(if: TeardownFixtures.unpackedSources != nil, "needs an unpacked kernel source in the workspace (any kmatrix run)"))
+    func terminateBuild() async throws {
+        let folder = NSTemporaryDirectory() + "kmatrix-build-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: "\(folder)/cache", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/cache/src", withDestinationPath: try #require(TeardownFixtures.unpackedSources))
+        let session = try launch(["build", "--project", repositoryRoot, "--cache", "\(folder)/cache", "--target", "x86_64-pc"], folder: folder)
+        // make and its sub-make, both naming the private build directory.
+        let groups = try await running(session, atLeast: 2)
+        kill(session.process.processIdentifier, SIGTERM)
+        try await expectAllGone(session, groups: groups, status: 143, label: "SIGTERM to build")
     }
 
     @Test("SIGHUP to `doctor` during its KVM probe: the probe's QEMUs gone, status 129",
