@@ -13,6 +13,7 @@ struct ShellDiskTests {
     static let writingQemu = """
         #!/bin/sh
         if [ "$1" = --version ]; then echo "QEMU emulator version 0.0 (stand-in)"; exit 0; fi
+        if [ -e "$0.hang" ]; then exec tail -f /dev/null "$0"; fi
         for a in "$@"; do
           case $a in
             file=*) f=${a#file=}; f=${f%%,*}; printf 'guest was here' | dd of="$f" conv=notrunc 2>/dev/null ;;
@@ -21,12 +22,13 @@ struct ShellDiskTests {
         exit 0
         """
 
-    func shell(keepChanges: String?) throws -> (image: String, before: String, status: Int32, folder: String) {
+    func shell(keepChanges: String?, hang: Bool = false) throws -> (image: String, before: String, status: Int32, folder: String) {
         let project = try ScratchProject()
         let folder = project.root
         let qemu = "\(folder)/fake-qemu"
         try Self.writingQemu.write(toFile: qemu, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: qemu)
+        if hang { FileManager.default.createFile(atPath: "\(qemu).hang", contents: Data()) }
         try project.edit("Targets/arm64-virt.json", replacing: "\"binary\": \"qemu-system-aarch64\"", with: "\"binary\": \"\(qemu)\"")
         // What `kmatrix build` and `rootfs` would have left for the cell.
         let cell = "\(folder)/cache/build/arm64-virt/gcc/tiny/virtio"
@@ -45,6 +47,14 @@ struct ShellDiskTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        if hang {
+            // The console is attached: QEMU shares kmatrix's group and is registered alone.
+            let kmatrix = process.processIdentifier
+            func started() -> Bool { ProcessTable.all().contains { $0.pid != kmatrix && $0.commandLine.contains(qemu) } }
+            for _ in 0..<600 where !started() { usleep(50_000) }
+            #expect(started(), "the stand-in never started")
+            kill(kmatrix, SIGTERM)
+        }
         process.waitUntilExit()
         return (image, before, process.terminationStatus, folder)
     }
@@ -56,6 +66,19 @@ struct ShellDiskTests {
         #expect(try SHA256.hex(fileAt: run.image) == run.before, "the built image changed")
         let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(run.folder)/cache/runs")) ?? []
         #expect(runs.allSatisfy { !$0.hasPrefix("shell-") }, "the copy was left behind: \(runs)")
+    }
+
+    @Test func signalledShellLeavesNothing() throws {
+        let run = try shell(keepChanges: nil, hang: true)
+        defer { try? FileManager.default.removeItem(atPath: run.folder) }
+        #expect(run.status == 143)
+        var left = ProcessTable.left(groups: [], marker: run.folder)
+        for _ in 0..<200 where !left.isEmpty {
+            usleep(50_000)
+            left = ProcessTable.left(groups: [], marker: run.folder)
+        }
+        #expect(left.isEmpty, "left behind: \(left.map(\.commandLine))")
+        #expect(try SHA256.hex(fileAt: run.image) == run.before)
     }
 
     @Test func keepChangesKeepsThemInTheNamedFile() throws {
