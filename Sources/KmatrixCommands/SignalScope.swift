@@ -6,11 +6,13 @@ import Synchronization
 /// Signal handling for every command, installed once by `KmatrixMain.run`. The first INT,
 /// TERM, HUP or QUIT cancels the running commands (their cooperative teardown runs),
 /// sends SIGTERM to every process group kmatrix started, SIGKILL after `grace`, then
-/// exits 128 + the signal (130, 143, 129, 131). A second signal kills every group at once
+/// exits 128 + the signal (130, 143, 129, 131) once the commands have wound up (at most
+/// `recordGrace` more). A second signal kills every group at once
 /// and exits. `kill -9` is the watchdog's job (`ProcessGroups`).
 enum SignalScope {
     static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
     static let grace: Duration = .seconds(2)
+    static let recordGrace: Duration = .seconds(5)
 
     private struct State {
         var sources: [any DispatchSourceSignal] = []
@@ -75,8 +77,12 @@ enum SignalScope {
         // Waits off the handler's queue: a second signal must be handled meanwhile.
         Thread.detachNewThread {
             let deadline = ContinuousClock.now + grace
-            while ContinuousClock.now < deadline, ProcessGroups.anyAlive || commandsRunning { usleep(20_000) }
+            while ContinuousClock.now < deadline, ProcessGroups.anyAlive { usleep(20_000) }
             ProcessGroups.killAll()
+            // Every child is gone; the commands get a little longer to record what they
+            // did (results of an interrupted run), then kmatrix exits regardless.
+            let recordDeadline = ContinuousClock.now + recordGrace
+            while ContinuousClock.now < recordDeadline, commandsRunning { usleep(20_000) }
             exitOnce(code)
         }
     }
