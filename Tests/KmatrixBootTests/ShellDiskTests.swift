@@ -23,13 +23,9 @@ struct ShellDiskTests {
         """
 
     func shell(keepChanges: String?, hang: Bool = false) throws -> (image: String, before: String, status: Int32, folder: String) {
-        let project = try ScratchProject()
+        let (project, qemu) = try TeardownFixtures.standIn(Self.writingQemu, target: "arm64-virt", replacing: "qemu-system-aarch64",
+                                                           flag: hang ? "hang" : nil)
         let folder = project.root
-        let qemu = "\(folder)/fake-qemu"
-        try Self.writingQemu.write(toFile: qemu, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: qemu)
-        if hang { FileManager.default.createFile(atPath: "\(qemu).hang", contents: Data()) }
-        try project.edit("Targets/arm64-virt.json", replacing: "\"binary\": \"qemu-system-aarch64\"", with: "\"binary\": \"\(qemu)\"")
         // What `kmatrix build` and `rootfs` would have left for the cell.
         let cell = "\(folder)/cache/build/arm64-virt/gcc/tiny/virtio"
         try FileManager.default.createDirectory(atPath: "\(cell)/kernel/arch/arm64/boot", withIntermediateDirectories: true)

@@ -20,6 +20,18 @@ enum TeardownFixtures {
     static var realQemu: Bool {
         BootFixtures.available && FileManager.default.fileExists(atPath: probeKernel)
     }
+    /// A scratch project whose `target` runs `script` as its QEMU (`<root>/fake-qemu`);
+    /// `flag` creates `<fake-qemu>.<flag>` for the script to test. Returns the project and script.
+    static func standIn(_ script: String, target: String, replacing binary: String, flag: String? = nil) throws -> (ScratchProject, String) {
+        let project = try ScratchProject()
+        let qemu = "\(project.root)/fake-qemu"
+        try script.write(toFile: qemu, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: qemu)
+        if let flag { FileManager.default.createFile(atPath: "\(qemu).\(flag)", contents: Data()) }
+        try project.edit("Targets/\(target).json", replacing: "\"binary\": \"\(binary)\"", with: "\"binary\": \"\(qemu)\"")
+        return (project, qemu)
+    }
+
     /// The workspace's unpacked sources, which a test's private cache links to (make with
     /// `O=` only reads them).
     static var unpackedSources: String? {
@@ -57,13 +69,9 @@ struct TeardownTests {
 
     /// A scratch project whose x86_64-pc target runs the stand-in, and dummy boot files.
     func standInBoot(ignoreTerm: Bool = false) throws -> Session {
-        let project = try ScratchProject()
+        let (project, _) = try TeardownFixtures.standIn(Self.fakeQemu, target: "x86_64-pc", replacing: "qemu-system-x86_64",
+                                                        flag: ignoreTerm ? "ignore-term" : nil)
         let folder = project.root
-        let qemu = "\(folder)/fake-qemu"
-        try Self.fakeQemu.write(toFile: qemu, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: qemu)
-        if ignoreTerm { FileManager.default.createFile(atPath: "\(qemu).ignore-term", contents: Data()) }
-        try project.edit("Targets/x86_64-pc.json", replacing: "\"binary\": \"qemu-system-x86_64\"", with: "\"binary\": \"\(qemu)\"")
         for file in ["kernel", "initrd"] { FileManager.default.createFile(atPath: "\(folder)/\(file)", contents: Data("x".utf8)) }
         return try launch(["boot", "--project", folder, "--cache", "\(folder)/cache", "--target", "x86_64-pc",
                            "--kernel", "\(folder)/kernel", "--initrd", "\(folder)/initrd", "--accel", "tcg",
