@@ -27,7 +27,7 @@ public actor AcceleratorChoice {
     private var probeTask: Task<KvmProbe, Never>?
 
     /// - Parameters:
-    ///   - probeKernel: an x86_64 Linux kernel (see `Doctor.probeKernel`); without one KVM stays unproven.
+    ///   - probeKernel: an x86_64 Linux kernel (see `ProbeKernel.find`); without one KVM stays unproven.
     ///   - cacheFile: where the verdict is kept between runs; nil keeps it for this instance only.
     public init(probeKernel: String?, cacheFile: String?, qemu: String = "qemu-system-x86_64", hostArch: String = KvmProbe.hostArch) {
         self.probeKernel = probeKernel

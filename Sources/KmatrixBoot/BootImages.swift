@@ -147,7 +147,7 @@ public struct BootImages: Sendable, Equatable {
     }
 }
 
-/// How to attach gdb to a QEMU started with `-s -S` (seed 004's workflow).
+/// How to attach gdb to a QEMU halted with `-gdb tcp:127.0.0.1:PORT -S` (seed 004 workflow).
 public struct GdbAttach: Sendable, Equatable {
     public var command: [String]
     /// What is missing for a comfortable session (debug info, the lx-* scripts).
@@ -155,11 +155,11 @@ public struct GdbAttach: Sendable, Equatable {
 
     /// `vmlinux` with the kernel's gdb scripts (`vmlinux-gdb.py`, from `CONFIG_GDB_SCRIPTS`)
     /// loaded through gdb's auto-load path.
-    public init(buildDirectory: String, target: Target, hostArch: String = KvmProbe.hostArch, port: Int = 1234) {
+    public init(buildDirectory: String, target: Target, hostArch: String = KvmProbe.hostArch, port: Int = QemuInvocation.defaultGdbPort) {
         let vmlinux = "\(buildDirectory)/vmlinux"
         let sameArch = target.qemu.kvmHostArch == hostArch
         let gdb = sameArch ? "gdb" : (ProcessRunner.which("gdb-multiarch") != nil || ProcessRunner.which("gdb") == nil ? "gdb-multiarch" : "gdb")
-        command = [gdb, "-q", "-iex", "add-auto-load-safe-path \(buildDirectory)", "-ex", "target remote :\(port)", vmlinux]
+        command = [gdb, "-q", "-iex", "add-auto-load-safe-path \(buildDirectory)", "-ex", "target remote 127.0.0.1:\(port)", vmlinux]
         var notes: [String] = []
         if !FileManager.default.fileExists(atPath: vmlinux) { notes.append("\(vmlinux) does not exist (is the kernel built?)") }
         if !FileManager.default.fileExists(atPath: "\(buildDirectory)/vmlinux-gdb.py") {

@@ -53,12 +53,24 @@ public struct BootTimeouts: Sendable, Codable, Equatable {
     /// counts as idle. Measured here for guests blocked in init: 3-10 %; a busy guest
     /// demands 100 % or more, however loaded the host.
     public static let idleCPUShare = 0.25
+    /// `boot.log` stops growing here (a note line says so); the boot goes on being watched.
+    public var logLimitBytes: Int
+    public static let defaultLogLimitBytes = 16 << 20
 
-    public init(total: Double, silence: Double, traceGrace: Double = 1.0, idle: Double? = 3.0) {
+    public init(total: Double, silence: Double, traceGrace: Double = 1.0, idle: Double? = 3.0,
+                logLimitBytes: Int = BootTimeouts.defaultLogLimitBytes) {
         self.total = total
         self.silence = silence
         self.traceGrace = traceGrace
         self.idle = idle.map { min($0, silence) }
+        self.logLimitBytes = logLimitBytes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(total: try container.decode(Double.self, forKey: .total), silence: try container.decode(Double.self, forKey: .silence),
+                  traceGrace: try container.decode(Double.self, forKey: .traceGrace), idle: try container.decodeIfPresent(Double.self, forKey: .idle),
+                  logLimitBytes: try container.decodeIfPresent(Int.self, forKey: .logLimitBytes) ?? Self.defaultLogLimitBytes)
     }
 
     public init(_ qemu: QemuSpec) {
@@ -94,6 +106,8 @@ public struct BootRecord: Sendable, Codable, Equatable {
     public var trace: [String]
     /// The console's last lines when the boot did not pass.
     public var lastLines: [String]
+    /// Set when boot.log reached its size limit and was cut there (bytes kept).
+    public var logCutAt: Int?
 
     /// The command as a line a person can paste into a shell.
     public var commandLine: String { command.map(shellQuote).joined(separator: " ") }

@@ -2,6 +2,7 @@ import Foundation
 import KmatrixCore
 import Subprocess
 import SystemPackage
+import Synchronization
 
 /// Boots one QEMU machine and watches its serial console until the outcome is known:
 /// the console streams to `boot.log` as it arrives and is parsed incrementally; the
@@ -50,23 +51,18 @@ public enum BootRunner {
 
         let start = ContinuousClock.now
         let watched: Watched
-        let termination: TerminationStatus
+        let termination: Termination
         do {
-            let result = try await Subprocess.run(
-                .path(FilePath(binary)), arguments: Arguments(Array(argv.dropFirst())),
-                platformOptions: ProcessRunner.platformOptions(), input: .none, output: .sequence, error: .sequence
-            ) { execution in
-                await watchConsole(execution, start: start, log: log, errorLog: errorLog, marker: marker,
-                            firmwareBanner: invocation.target.qemu.firmware?.banner, timeouts: timeouts)
+            (watched, termination) = try await ProcessRunner.stream(Command([binary] + argv.dropFirst()), error: .sequence) { execution in
+                await watchConsole(execution, start: start, log: ConsoleLog(log, limit: timeouts.logLimitBytes), errorLog: errorLog,
+                                   marker: marker, firmwareBanner: invocation.target.qemu.firmware?.banner, timeouts: timeouts)
             }
-            watched = result.closureResult
-            termination = result.terminationStatus
         } catch {
-            record.seconds = KvmProbe.seconds(ContinuousClock.now - start)
-            record.reason = "cannot run \(binary): \(error)"
+            record.seconds = (ContinuousClock.now - start).seconds
+            record.reason = "cannot run \(binary): \(error.message)"
             return record
         }
-        let seconds = KvmProbe.seconds(ContinuousClock.now - start)
+        let seconds = (ContinuousClock.now - start).seconds
 
         var watch = watched.watch
         var verdict = watched.verdict
@@ -74,19 +70,20 @@ public enum BootRunner {
             // The console closed on its own: QEMU exited (a guest reboot under -no-reboot,
             // a panic with panic=-1, or QEMU's refusal). Decide from the log and the exit.
             watch.finish(at: seconds)
-            let exit = QemuExit(status: ProcessRunner.describe(termination), failed: termination != .exited(0),
+            let exit = QemuExit(status: termination.description, failed: termination != .exited(0),
                                 standardError: watched.standardError)
             verdict = BootVerdict.judge(watch, now: seconds, timeouts: timeouts, exit: exit)
         }
         let final = verdict ?? BootVerdict(outcome: .timeout, reason: "interrupted before the outcome was known", evidenceAt: nil)
         record.outcome = final.outcome
-        record.reason = watched.interrupted || LiveMachines.interrupted ? "interrupted: \(final.reason)" : final.reason
+        record.reason = watched.interrupted || ProcessGroups.stopping ? "interrupted: \(final.reason)" : final.reason
         record.phases = watch.phases
         record.seconds = seconds
         // For failures: how long the verdict took once the log showed it.
         record.reportedAfter = final.outcome.passed ? nil : final.evidenceAt.map { max(0, (watched.decidedAt ?? seconds) - $0) }
         record.qemuStandardError = watched.standardError
-        record.qemuTermination = ProcessRunner.describe(termination)
+        record.qemuTermination = termination.description
+        record.logCutAt = watched.logCutAt
         record.kernelRelease = watch.kernelRelease
         record.marker = watch.markerFields
         record.trace = watch.failure?.trace ?? []
@@ -100,6 +97,8 @@ public enum BootRunner {
         var decidedAt: Double?
         var standardError: String
         var interrupted = false
+        /// Where boot.log was cut at its size limit, if it was.
+        var logCutAt: Int?
     }
 
     enum Event: Sendable {
@@ -111,9 +110,9 @@ public enum BootRunner {
     }
 
     static func watchConsole(_ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, start: ContinuousClock.Instant,
-                      log: FileDescriptor, errorLog: FileDescriptor, marker: String, firmwareBanner: String?,
+                      log: ConsoleLog, errorLog: FileDescriptor, marker: String, firmwareBanner: String?,
                       timeouts: BootTimeouts) async -> Watched {
-        func now() -> Double { KvmProbe.seconds(ContinuousClock.now - start) }
+        func now() -> Double { (ContinuousClock.now - start).seconds }
         var state = Watched(watch: ConsoleWatch(marker: marker, firmwareBanner: firmwareBanner), standardError: "")
         let (events, continuation) = AsyncStream<Event>.makeStream()
         await withTaskGroup(of: Void.self) { group in
@@ -121,9 +120,9 @@ public enum BootRunner {
                 do {
                     for try await chunk in execution.standardOutput {
                         let bytes = chunk.withUnsafeBytes { Array($0) }
-                        let time = KvmProbe.seconds(ContinuousClock.now - start)
+                        let time = (ContinuousClock.now - start).seconds
                         // Written as it arrives: the log holds what the guest said even if kmatrix dies.
-                        _ = try? log.writeAll(bytes)
+                        log.append(bytes)
                         continuation.yield(.output(bytes, time))
                     }
                 } catch {}
@@ -147,7 +146,7 @@ public enum BootRunner {
             }
 
             let pid = execution.processIdentifier.value
-            LiveMachines.insert(pid)
+            LiveMachines.started()
             var cpu = CPUSamples()
             var errorBytes: [UInt8] = []
             var outputClosed = false, errorClosed = false
@@ -175,30 +174,17 @@ public enum BootRunner {
             }
             if Task.isCancelled, state.verdict == nil, !outputClosed { state.interrupted = true }
             state.standardError = String(decoding: errorBytes, as: UTF8.self)
+            state.logCutAt = log.cutAt
             // The outcome is known (or QEMU is leaving): stop it and everything it started.
             await execution.teardown(using: [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))])
-            killGroup(pid)
-            LiveMachines.remove(pid)
+            ProcessRunner.killGroup(pid)
+            LiveMachines.ended()
             continuation.finish()
             group.cancelAll()
         }
         return state
     }
 
-    /// SIGKILL to whatever is left of the session QEMU led (its pid is its group id).
-    static func killGroup(_ pid: pid_t) {
-        guard pid > 1 else { return }
-        _ = kill(-pid, SIGKILL)
-    }
-}
-
-extension ProcessRunner {
-    static func describe(_ status: TerminationStatus) -> String {
-        switch status {
-        case .exited(let code): "exit status \(code)"
-        case .signaled(let signal): "killed by signal \(signal)"
-        }
-    }
 }
 
 /// How much CPU QEMU wanted, sampled on every tick, to tell an idle guest (a halted

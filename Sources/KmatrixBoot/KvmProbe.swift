@@ -1,7 +1,6 @@
 import Foundation
-import KmatrixCore
 import Subprocess
-import SystemPackage
+import KmatrixCore
 
 /// Whether KVM really runs Linux guests here. `/dev/kvm` existing proves nothing: on these
 /// machines it exists, small guests run, and a Linux kernel hangs right after its real-mode
@@ -67,7 +66,7 @@ public struct KvmProbe: Sendable, Codable, Equatable {
                            linuxDeadline: Duration = .seconds(5), scratch: String = NSTemporaryDirectory()) async -> KvmProbe {
         let start = ContinuousClock.now
         func result(_ usable: Bool, _ reason: String) -> KvmProbe {
-            KvmProbe(usable: usable, reason: reason, seconds: seconds(ContinuousClock.now - start))
+            KvmProbe(usable: usable, reason: reason, seconds: (ContinuousClock.now - start).seconds)
         }
         guard hostArch == "x86_64" else { return result(false, "no KVM probe for host architecture \(hostArch); TCG is used") }
         guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return result(false, "/dev/kvm does not exist") }
@@ -111,11 +110,11 @@ public struct KvmProbe: Sendable, Codable, Equatable {
         return result(false, "KVM runs guest code (long mode reached in \(format(gateTime))) but Linux hangs under it: \(linuxWatch.summary) with \((linuxKernel as NSString).lastPathComponent); \(controlText)")
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
+    static func format(_ duration: Duration) -> String { String(format: "%.2f s", duration.seconds) }
 
-    static func format(_ duration: Duration) -> String { String(format: "%.2f s", seconds(duration)) }
+    /// How much of a probe guest's output is kept: enough for the marker and QEMU's last
+    /// words; the probe image never exits, so its output must not pile up.
+    static let tailLimit = 4096
 
     enum Watch: Sendable {
         case seen(Duration), exited(String), deadline(Duration), failed(String)
@@ -133,26 +132,23 @@ public struct KvmProbe: Sendable, Codable, Equatable {
     /// Streams QEMU's output until `marker` shows, QEMU exits, or the deadline passes;
     /// QEMU's whole process group is gone when this returns.
     static func watchForMarker(binary: String, arguments: [String], marker: String, timeout: Duration) async -> Watch {
-        let options = ProcessRunner.platformOptions()
         let start = ContinuousClock.now
+        let wanted = Array(marker.utf8)
         do {
             let outcome = try await ProcessRunner.withDeadline(timeout) { () async throws -> Watch in
-                let run = try await Subprocess.run(
-                    .path(FilePath(binary)), arguments: Arguments(arguments), platformOptions: options,
-                    input: .none, output: .sequence, error: .combinedWithOutput
-                ) { execution -> Watch in
-                    var text = ""
+                try await ProcessRunner.stream(Command([binary] + arguments), error: .combinedWithOutput) { execution -> Watch in
+                    var tail: [UInt8] = []
                     for try await chunk in execution.standardOutput {
-                        text += chunk.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-                        if text.contains(marker) {
+                        tail += chunk.withUnsafeBytes { Array($0) }
+                        if tail.count > tailLimit { tail.removeFirst(tail.count - tailLimit) }
+                        if tail.firstRange(of: wanted) != nil {
                             let seenAt = ContinuousClock.now - start
                             await execution.teardown(using: [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))])
                             return .seen(seenAt)
                         }
                     }
-                    return .exited(text)
-                }
-                return run.closureResult
+                    return .exited(String(decoding: tail, as: UTF8.self))
+                }.0
             }
             return outcome ?? .deadline(timeout)
         } catch {

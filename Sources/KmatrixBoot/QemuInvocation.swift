@@ -21,8 +21,17 @@ public struct QemuInvocation: Sendable {
     public var earlycon = false
     /// `/init` prints the boot marker and reboots; the interactive init starts a shell.
     public var initPath = "/init"
-    /// Wait for gdb on :1234 before the first instruction (`-s -S`).
+    /// Wait for gdb before the first instruction (`-gdb tcp:127.0.0.1:PORT -S`). Never
+    /// QEMU's `-s`: that listens on every interface, and the gdb stub reaches the monitor.
     public var gdb = false
+    public var gdbPort = QemuInvocation.defaultGdbPort
+    public static let defaultGdbPort = 1234
+    /// Where the gdb stub listens: loopback only.
+    public var gdbAddress: String { "127.0.0.1:\(gdbPort)" }
+    /// Attach the disk with `snapshot=on`, so guest writes go to a temporary overlay and
+    /// never reach the (cached, shared) image. Off only when the caller gave QEMU a
+    /// private copy whose changes are wanted (`kmatrix shell --keep-changes`).
+    public var diskSnapshot = true
     /// QEMU's `-serial` backend: `stdio` for watched boots; `mon:stdio` for an attached
     /// terminal, so Ctrl-A X quits and Ctrl-A C reaches the monitor.
     public var serial = "stdio"
@@ -69,10 +78,28 @@ public struct QemuInvocation: Sendable {
         argv += ["-kernel", kernel]
         if let dtb { argv += ["-dtb", dtb] }
         if let initrd { argv += ["-initrd", initrd] }
-        if let disk { argv += rootDevice.qemuArgs.map { $0.replacingOccurrences(of: "{disk}", with: disk) } }
+        if let disk { argv += diskArguments(disk) }
         argv += ["-append", append]
-        if gdb { argv += ["-s", "-S"] }
+        if gdb { argv += ["-gdb", "tcp:\(gdbAddress)", "-S"] }
         return Command(argv)
+    }
+
+    /// The root device's QEMU arguments with `{disk}` filled in. QEMU's option syntax
+    /// splits at commas (a literal one is written twice), and the `-drive` that names the
+    /// disk gets `snapshot=on` unless `diskSnapshot` is off.
+    func diskArguments(_ disk: String) -> [String] {
+        let escaped = disk.replacingOccurrences(of: ",", with: ",,")
+        let templates = rootDevice.qemuArgs
+        return templates.indices.map { index in
+            let template = templates[index]
+            guard template.contains("{disk}") else { return template }
+            var value = template.replacingOccurrences(of: "{disk}", with: escaped)
+            let isDrive = index > 0 && templates[index - 1] == "-drive"
+            if isDrive, diskSnapshot, !template.split(separator: ",").contains(where: { $0.hasPrefix("snapshot=") }) {
+                value += ",snapshot=on"
+            }
+            return value
+        }
     }
 
     /// The command that makes QEMU write the DTB it would pass and exit (`-M virt,dumpdtb=`).

@@ -13,8 +13,10 @@ struct BootCommand: AsyncParsableCommand {
             records go to <cache>/build/<cell>/boot/. With --kernel (a kernel someone else built, \
             such as a Debian vmlinuz) or --tuxmake DIR (a TuxMake output directory), boots that \
             on the one --target given, with kmatrix's initramfs for the target unless --initrd. \
-            --gdb starts QEMU halted for a debugger (-s -S) with the console on this terminal, \
-            and prints the gdb command line.
+            --gdb starts QEMU halted for a debugger, its gdb stub listening on 127.0.0.1 only \
+            (-gdb tcp:127.0.0.1:PORT -S), with the console on this terminal, and prints the gdb \
+            command line. A disk root image is attached with snapshot=on: guest writes never \
+            reach the image.
             """)
 
     @OptionGroup var options: ProjectOptions
@@ -23,9 +25,10 @@ struct BootCommand: AsyncParsableCommand {
     @Option(help: "The initramfs or initrd for --kernel or --tuxmake (default: kmatrix's for the target, if built).") var initrd: String?
     @Option(help: "A TuxMake output directory: its metadata.json names the kernel and the DTBs (needs one --target).") var tuxmake: String?
     @Option(help: "The target's root device for --kernel/--tuxmake (default: its initramfs one).") var root: String?
-    @Flag(help: "Start QEMU halted and waiting for gdb on :1234, console on this terminal.") var gdb = false
+    @Flag(help: "Start QEMU halted and waiting for gdb on 127.0.0.1:PORT (--gdb-port), console on this terminal.") var gdb = false
+    @Option(help: "The loopback port QEMU's gdb stub listens on with --gdb.") var gdbPort = QemuInvocation.defaultGdbPort
     @Option(help: "The line prefix userspace prints when it is up.") var marker = BootMarker.prefix
-    @Option(help: "auto (KVM where the probe proved it), tcg or kvm.") var accel = "auto"
+    @Option(help: "auto (KVM where the probe proved it), tcg or kvm.") var accel = AccelChoice.auto
     @Option(help: "Boot deadline in seconds (default: the target's bootTimeoutSeconds).") var timeout: Double?
     @Option(help: "Console silence in seconds that makes a hang (default: the target's silenceSeconds).") var silence: Double?
     @Option(help: "Seconds a silent guest may sit idle (QEMU using no CPU) before it is a hang; 0 turns the check off (default: 3).") var idle: Double?
@@ -34,7 +37,7 @@ struct BootCommand: AsyncParsableCommand {
     @Flag(help: "Print the boot records as JSON.") var json = false
 
     func validate() throws {
-        guard ["auto", "tcg", "kvm"].contains(accel) else { throw KmatrixError.badInput("--accel \(accel): valid values are auto, tcg, kvm") }
+        guard (1...65535).contains(gdbPort) else { throw KmatrixError.badInput("--gdb-port \(gdbPort): must be 1 to 65535") }
         if kernel != nil, tuxmake != nil { throw KmatrixError.badInput("--kernel and --tuxmake both name a kernel: give one") }
         if kernel == nil, tuxmake == nil, dtb != nil || initrd != nil || root != nil {
             throw KmatrixError.badInput("--dtb, --initrd and --root go with --kernel or --tuxmake")
@@ -76,7 +79,7 @@ struct BootCommand: AsyncParsableCommand {
         for error in missing { printError(error.description) }
         guard !jobs.isEmpty else { throw missing.isEmpty ? KmatrixError.badInput("no cell selected") : KmatrixErrors(missing) }
 
-        let choice = AcceleratorChoice(probeKernel: Doctor.probeKernel(workspace: workspace, cells: project.cells),
+        let choice = AcceleratorChoice(probeKernel: ProbeKernel.find(workspace: workspace, cells: project.cells),
                                        cacheFile: AcceleratorChoice.cacheFile(in: workspace))
         if gdb {
             guard jobs.count == 1, let job = jobs.first else {
@@ -85,8 +88,6 @@ struct BootCommand: AsyncParsableCommand {
             return try await debug(job)
         }
 
-        // QEMU runs in its own session: a Ctrl-C must stop it before kmatrix goes.
-        LiveMachines.stopOnInterrupt()
         var records: [(Job, BootRecord)] = []
         for var job in jobs {
             let (accelerator, reason) = try await pickAccelerator(for: job.invocation.target, choice: choice)
@@ -100,7 +101,7 @@ struct BootCommand: AsyncParsableCommand {
             if !json { print("== \(job.name): booting (\(accelerator.rawValue)), log \(job.logDirectory)/boot.log") }
             let record = await BootRunner.run(job.invocation, logPath: "\(job.logDirectory)/boot.log", marker: marker,
                                               timeouts: timeouts, acceleratorReason: reason)
-            if LiveMachines.interrupted { throw KmatrixError(.interrupted, "interrupted; QEMU stopped (log \(job.logDirectory)/boot.log)") }
+            if ProcessGroups.stopping { throw KmatrixError(.interrupted, "interrupted; QEMU stopped (log \(job.logDirectory)/boot.log)") }
             try? writeRecord(record, to: "\(job.logDirectory)/boot.json")
             if !json { printSummary(record, expect: job.expect) }
             records.append((job, record))
@@ -131,17 +132,7 @@ struct BootCommand: AsyncParsableCommand {
     }
 
     func pickAccelerator(for target: Target, choice: AcceleratorChoice) async throws -> (Accelerator, String) {
-        switch accel {
-        case "tcg": return (.tcg, "--accel tcg")
-        case "kvm":
-            guard target.qemu.kvmHostArch == KvmProbe.hostArch else {
-                throw KmatrixError.badInput("--accel kvm: \(target.name) cannot run under KVM on this \(KvmProbe.hostArch) host")
-            }
-            return (.kvm, "--accel kvm (the probe was not consulted)")
-        default:
-            let picked = await choice.choose(for: target)
-            return (picked.accelerator, picked.reason)
-        }
+        try await accel.pick(for: target, choice: choice)
     }
 
     /// A kernel kmatrix did not build, on the one --target given.
@@ -193,18 +184,19 @@ struct BootCommand: AsyncParsableCommand {
     func debug(_ job: Job) async throws {
         var invocation = job.invocation
         invocation.gdb = true
+        invocation.gdbPort = gdbPort
         invocation.serial = "mon:stdio"
         invocation.accelerator = .tcg
         invocation.earlycon = earlycon
         // KASLR would move the kernel away from vmlinux's addresses.
         invocation.extraAppend += ["nokaslr"] + appendWords
-        print("QEMU waits for gdb on :1234. In another terminal:")
+        print("QEMU waits for gdb on \(invocation.gdbAddress) (loopback only). In another terminal:")
         if let build = job.buildDirectory {
-            let attach = GdbAttach(buildDirectory: build, target: invocation.target)
+            let attach = GdbAttach(buildDirectory: build, target: invocation.target, port: gdbPort)
             print("  " + attach.command.map(shellQuote).joined(separator: " "))
             for note in attach.notes { print("  note: \(note)") }
         } else {
-            print("  gdb -q -ex 'target remote :1234' <your vmlinux>")
+            print("  gdb -q -ex 'target remote \(invocation.gdbAddress)' <your vmlinux>")
         }
         print("then e.g. 'hbreak start_kernel', 'continue', 'lx-dmesg'. Ctrl-A X quits QEMU.")
         print("$ \(invocation.command)")
@@ -228,6 +220,26 @@ struct BootCommand: AsyncParsableCommand {
                 for line in record.qemuStandardError.split(separator: "\n").prefix(5) { print("  qemu: \(line)") }
             }
             if expected(record, expect) { print("  (expected: the matrix marks this cell '\(expect ?? "")')") }
+        }
+    }
+}
+
+/// `--accel` of `boot` and `shell`.
+enum AccelChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto, tcg, kvm
+
+    /// The accelerator for `target` and why: as asked, or the probe's verdict for `auto`.
+    func pick(for target: Target, choice: AcceleratorChoice) async throws(KmatrixError) -> (Accelerator, String) {
+        switch self {
+        case .tcg: return (.tcg, "--accel tcg")
+        case .kvm:
+            guard target.qemu.kvmHostArch == KvmProbe.hostArch else {
+                throw .badInput("--accel kvm: \(target.name) cannot run under KVM on this \(KvmProbe.hostArch) host")
+            }
+            return (.kvm, "--accel kvm (the probe was not consulted)")
+        case .auto:
+            let picked = await choice.choose(for: target)
+            return (picked.accelerator, picked.reason)
         }
     }
 }

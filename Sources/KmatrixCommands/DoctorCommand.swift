@@ -16,6 +16,8 @@ struct DoctorCommand: AsyncParsableCommand {
         let project = try options.load()
         let cells = try options.selectedCells(in: project)
         let report = await Doctor.examine(project: project, cells: cells, workspace: options.workspace)
+        // Stopped by a signal: half the checks say "interrupted", which is no report.
+        try Task.checkCancellation()
         if json { try printJSON(report) } else { print(report.text) }
         if !report.ready { throw ExitCode(3) }
     }
@@ -113,7 +115,7 @@ public enum Doctor {
         var staticLibc: [String: String?] = [:]
         let needsProbe = cells.contains { $0.target.qemu.kvmHostArch == KvmProbe.hostArch }
         let kvm = needsProbe
-            ? await KvmProbe.run(linuxKernel: probeKernel(workspace: workspace, cells: project.cells))
+            ? await KvmProbe.run(linuxKernel: ProbeKernel.find(workspace: workspace, cells: project.cells))
             : KvmProbe(usable: false, reason: "no selected target runs on this host's architecture (\(KvmProbe.hostArch))", seconds: 0)
 
         var readiness: [DoctorReport.CellReadiness] = []
@@ -174,16 +176,6 @@ public enum Doctor {
         return DoctorReport(checks: checks, kvm: kvm, cells: readiness)
     }
 
-    /// An x86_64 Linux kernel to prove KVM with: the one Scripts/bootstrap unpacks from
-    /// Debian's cloud kernel package, else one kmatrix built for an x86_64 cell.
-    public static func probeKernel(workspace: Workspace, cells: [Cell]) -> String? {
-        var candidates = ["\(workspace.root)/probe/vmlinuz"]
-        for cell in cells where cell.target.qemu.kvmHostArch == "x86_64" {
-            candidates += cell.target.kernel.image.paths.map { "\(workspace.kernelBuild(cell))/\($0)" }
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) }
-    }
-
     /// Where the compiler finds `libc.a`; gcc prints the bare name when it has none.
     static func staticLibcPath(_ compiler: String) async -> String? {
         guard let output = try? await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(10)) else { return nil }
@@ -193,14 +185,10 @@ public enum Doctor {
 
     /// The first line a tool prints for its version, or why it could not.
     static func version(of tool: String, arguments: [String]) async -> (ok: Bool, detail: String) {
-        guard let path = ProcessRunner.which(tool) else { return (false, "not installed") }
         do {
-            let output = try await ProcessRunner.capture(Command([path] + arguments), timeout: .seconds(10))
-            guard output.termination.succeeded else { return (false, "\(path) \(arguments.joined(separator: " ")): \(output.termination)") }
-            let line = output.standardOutput.split(separator: "\n").first.map(String.init) ?? ""
-            return (true, line.trimmingCharacters(in: .whitespaces))
+            return (true, try await CompilerVersion.probe(tool, arguments: arguments))
         } catch {
-            return (false, error.description)
+            return (false, ProcessRunner.which(tool) == nil ? "not installed" : error.message)
         }
     }
 }

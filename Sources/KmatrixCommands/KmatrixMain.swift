@@ -20,16 +20,29 @@ public enum KmatrixMain {
     /// Parses, runs, and maps every error to a message on stderr and its exit status.
     public static func main(_ arguments: [String]? = nil) async {
         let code = await run(arguments)
+        // A signal's teardown exits by itself once every child is gone (SignalScope).
+        while SignalScope.received != nil { try? await Task.sleep(for: .seconds(1)) }
         exit(code)
     }
 
+    /// Runs one command line with INT, TERM, HUP and QUIT handled (see `SignalScope`);
+    /// after a signal the status is 128 + its number, whatever the command threw.
     public static func run(_ arguments: [String]?) async -> Int32 {
+        SignalScope.install()
+        let code = await execute(arguments)
+        return SignalScope.received.map(SignalScope.exitCode(for:)) ?? code
+    }
+
+    static func execute(_ arguments: [String]?) async -> Int32 {
         do {
-            var command = try Kmatrix.parseAsRoot(arguments)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
+            let parsed = ParsedCommand(command: try Kmatrix.parseAsRoot(arguments))
+            try await SignalScope.running {
+                var command = parsed.command
+                if var asyncCommand = command as? any AsyncParsableCommand {
+                    try await asyncCommand.run()
+                } else {
+                    try command.run()
+                }
             }
             return 0
         } catch let error as KmatrixError {
@@ -38,6 +51,9 @@ public enum KmatrixMain {
         } catch let errors as KmatrixErrors {
             for error in errors.errors { printError(error.description) }
             return errors.exitCode
+        } catch is CancellationError {
+            printError("interrupted")
+            return KmatrixError(.interrupted, "").exitCode
         } catch let exit as ExitCode {
             return exit.rawValue
         } catch {
@@ -52,6 +68,11 @@ public enum KmatrixMain {
             return code == .validationFailure ? 2 : code.rawValue
         }
     }
+}
+
+/// A parsed command handed to the task that runs it; only that task touches it.
+struct ParsedCommand: @unchecked Sendable {
+    var command: any ParsableCommand
 }
 
 func printError(_ message: String) {

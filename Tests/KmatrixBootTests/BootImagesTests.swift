@@ -78,7 +78,7 @@ struct BootImagesTests {
         let target = try #require(project.targets["arm64-virt"])
         let attach = GdbAttach(buildDirectory: "/b", target: target, hostArch: "x86_64")
         #expect(attach.command.contains("add-auto-load-safe-path /b"))
-        #expect(attach.command.contains("target remote :1234"))
+        #expect(attach.command.contains("target remote 127.0.0.1:1234"))
         #expect(attach.command.last == "/b/vmlinux")
         #expect(attach.notes.contains { $0.contains("CONFIG_GDB_SCRIPTS") })
     }

@@ -46,7 +46,7 @@ struct QemuCommandTests {
 
     @Test func sdCardRootOnVexpress() throws {
         let argv = try invocation("arm-vexpress-a9", root: "sd", dtb: "x.dtb").command.argv
-        #expect(argv.contains("file=D,if=sd,format=raw"))
+        #expect(argv.contains("file=D,if=sd,format=raw,snapshot=on"))
         #expect(!argv.contains("-initrd"))
         #expect(argv.last == "console=ttyAMA0 panic=-1 root=/dev/mmcblk0 rw rootfstype=ext2 rootwait init=/init")
     }
@@ -62,8 +62,33 @@ struct QemuCommandTests {
         q.earlycon = true
         q.gdb = true
         let argv = q.command.argv
-        #expect(argv.suffix(2) == ["-s", "-S"])
+        // Loopback only: QEMU's -s (tcp::1234) listens on every interface.
+        #expect(argv.suffix(3) == ["-gdb", "tcp:127.0.0.1:1234", "-S"])
+        #expect(!argv.contains("-s"))
         #expect(q.append.contains("earlycon=pl011,0x9000000"))
+        q.gdbPort = 4321
+        #expect(q.command.argv.suffix(3) == ["-gdb", "tcp:127.0.0.1:4321", "-S"])
+        let attach = GdbAttach(buildDirectory: "/b", target: q.target, port: q.gdbPort)
+        #expect(attach.command.contains("target remote 127.0.0.1:4321"))
+    }
+
+    /// Every target's disk root: the `-drive` that names the image gets snapshot=on, so
+    /// guest writes never reach the cached image; commas in its path are doubled.
+    @Test func diskRootsAreSnapshotsWithEscapedPaths() throws {
+        var checked = 0
+        for (name, target) in targets {
+            for (root, device) in target.rootDevices where device.kind == .disk {
+                var q = QemuInvocation(target: target, rootDevice: device, kernel: "K", disk: "/c/a,b/rootfs.ext2")
+                let argv = q.command.argv
+                let drive = try #require(argv.indices.first { $0 > 0 && argv[$0 - 1] == "-drive" }.map { argv[$0] }, "\(name)/\(root)")
+                #expect(drive.hasPrefix("file=/c/a,,b/rootfs.ext2,"), "\(name)/\(root): \(drive)")
+                #expect(drive.hasSuffix(",snapshot=on"), "\(name)/\(root): \(drive)")
+                q.diskSnapshot = false
+                #expect(!q.command.argv.joined(separator: " ").contains("snapshot"), "\(name)/\(root)")
+                checked += 1
+            }
+        }
+        #expect(checked >= 4)
     }
 
     @Test func dumpDTBKeepsTheMachineOptions() throws {

@@ -54,14 +54,7 @@ public enum ProcessRunner {
         let start = ContinuousClock.now
         do {
             let result = try await withDeadline(timeout) {
-                try await Subprocess.run(
-                    executable(command.executable),
-                    arguments: Arguments(command.arguments),
-                    environment: environment(command),
-                    workingDirectory: command.workingDirectory.map { FilePath($0) },
-                    platformOptions: platformOptions(),
-                    output: .string(limit: limit),
-                    error: .string(limit: limit))
+                try await spawn(command, input: .none, output: .string(limit: limit), error: .string(limit: limit)) { _ in }
             }
             guard let result else {
                 return CapturedOutput(termination: .timedOut, standardOutput: "", standardError: "", duration: ContinuousClock.now - start)
@@ -86,19 +79,70 @@ public enum ProcessRunner {
         defer { try? fd.close() }
         do {
             let result = try await withDeadline(timeout) {
-                try await Subprocess.run(
-                    executable(command.executable),
-                    arguments: Arguments(command.arguments),
-                    environment: environment(command),
-                    workingDirectory: command.workingDirectory.map { FilePath($0) },
-                    platformOptions: platformOptions(),
-                    output: .fileDescriptor(fd, closeAfterSpawningProcess: false),
-                    error: .fileDescriptor(fd, closeAfterSpawningProcess: false))
+                try await spawn(command, input: .none, output: .fileDescriptor(fd, closeAfterSpawningProcess: false),
+                                error: .fileDescriptor(fd, closeAfterSpawningProcess: false)) { _ in }
             }
             guard let result else { return .timedOut }
             return termination(result.terminationStatus)
         } catch {
             throw launchFailure(command, error)
+        }
+    }
+
+    /// Runs with standard output and error as async sequences that `body` reads while the
+    /// child runs (console watching); returns what `body` returned and how the child ended.
+    /// `error: .combinedWithOutput` merges standard error into the output sequence.
+    public static func stream<Err: ErrorOutputProtocol, Result: Sendable>(
+        _ command: Command, error: Err,
+        body: (Execution<NoInput, SequenceOutput, Err>) async throws -> Result
+    ) async throws(KmatrixError) -> (Result, Termination) {
+        do {
+            let result = try await spawn(command, input: .none, output: .sequence, error: error, body: body)
+            return (result.closureResult, termination(result.terminationStatus))
+        } catch {
+            throw launchFailure(command, error)
+        }
+    }
+
+    /// Runs on this terminal (stdin, stdout and stderr inherited) until it exits. The child
+    /// stays in kmatrix's session and group, as it needs the terminal; it is registered as
+    /// a single process, and the terminal's settings are restored however it ends.
+    public static func attached(_ command: Command) async throws(KmatrixError) -> Termination {
+        var options = PlatformOptions()
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(1))]
+        var saved = termios()
+        let isTerminal = isatty(STDIN_FILENO) == 1 && tcgetattr(STDIN_FILENO, &saved) == 0
+        defer { if isTerminal { _ = tcsetattr(STDIN_FILENO, TCSANOW, &saved) } }
+        do {
+            let result = try await spawn(command, options: options, ownGroup: false,
+                                         input: .fileDescriptor(.standardInput, closeAfterSpawningProcess: false),
+                                         output: .fileDescriptor(.standardOutput, closeAfterSpawningProcess: false),
+                                         error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false)) { _ in }
+            return termination(result.terminationStatus)
+        } catch {
+            throw launchFailure(command, error)
+        }
+    }
+
+    /// The one place kmatrix starts a process: the child is registered in `ProcessGroups`
+    /// as soon as it exists and unregistered (its group killed) once it has been reaped.
+    static func spawn<Input: InputProtocol, Output: OutputProtocol, Err: ErrorOutputProtocol, Result>(
+        _ command: Command, options: PlatformOptions = platformOptions(), ownGroup: Bool = true,
+        input: Input, output: Output, error: Err,
+        body: (Execution<Input, Output, Err>) async throws -> Result
+    ) async throws -> ExecutionResult<Result, Output, Err> {
+        let spawned = SpawnedMember()
+        defer { if let member = spawned.member { ProcessGroups.unregister(member) } }
+        return try await Subprocess.run(
+            executable(command.executable), arguments: Arguments(command.arguments), environment: environment(command),
+            workingDirectory: command.workingDirectory.map { FilePath($0) }, platformOptions: options,
+            input: input, output: output, error: error
+        ) { execution in
+            let pid = execution.processIdentifier.value
+            let member: ProcessGroups.Member = ownGroup ? .group(pid) : .process(pid)
+            ProcessGroups.register(member)
+            spawned.member = member
+            return try await body(execution)
         }
     }
 
@@ -108,6 +152,8 @@ public enum ProcessRunner {
         case .signaled(let signal): .signaled(signal)
         }
     }
+
+    public static func describe(_ status: TerminationStatus) -> String { termination(status).description }
 
     static func launchFailure(_ command: Command, _ error: any Error) -> KmatrixError {
         if error is CancellationError { return KmatrixError(.interrupted, "interrupted while running \(command.executable)") }
@@ -136,6 +182,12 @@ public enum ProcessRunner {
         }
     }
 
+    /// SIGKILL to whatever is left of the session `pid` led (its pid is its group id).
+    public static func killGroup(_ pid: pid_t) {
+        guard pid > 1 else { return }
+        _ = kill(-pid, SIGKILL)
+    }
+
     /// The path of an executable found on PATH, or nil.
     public static func which(_ name: String) -> String? {
         if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
@@ -145,5 +197,16 @@ public enum ProcessRunner {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
+    }
+}
+
+/// The member a spawn registered, handed from the body (where the pid is known) to the
+/// cleanup after Subprocess has reaped the child.
+private final class SpawnedMember: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: ProcessGroups.Member?
+    var member: ProcessGroups.Member? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }

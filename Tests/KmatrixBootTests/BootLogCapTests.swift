@@ -1,0 +1,54 @@
+import Foundation
+@testable import KmatrixBoot
+import KmatrixCore
+import KmatrixTestSupport
+import Testing
+
+/// A guest that prints without end: boot.log stops at its cap with a note, the record
+/// says so, the boot is still watched to its deadline (`timeout`), and what kmatrix keeps
+/// of the console stays bounded. Part of the real-QEMU suite, so its boots do not overlap.
+extension BootRunnerTests {
+    static let chattyInit = """
+        #include <stdio.h>
+        int main(void) {
+            for (unsigned long n = 0;; n++) printf("fixture init: line %lu of an endless console\\n", n);
+        }
+        """
+
+    @Test(.enabled(if: TeardownFixtures.realQemu, "needs the probe kernel in the workspace"))
+    func endlessConsoleIsCutAndTimesOut() async throws {
+        let initrd = try BootFixtures.initramfs(Self.chattyInit)
+        let folder = (initrd as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let target = try BootFixtures.target()
+        let invocation = QemuInvocation(target: target, rootDevice: try #require(target.rootDevices["initramfs"]),
+                                        kernel: TeardownFixtures.probeKernel, initrd: initrd)
+        let limit = 256 << 10
+        let log = "\(folder)/boot.log"
+        let record = await BootRunner.run(invocation, logPath: log,
+                                          timeouts: BootTimeouts(total: 30, silence: 20, idle: nil, logLimitBytes: limit))
+        let text = try Data(contentsOf: URL(fileURLWithPath: log))
+        let note = ConsoleLog.note(limit)
+        print("endless console: \(record.outcome.rawValue) after \(record.seconds) s, log \(text.count) bytes, cut at \(record.logCutAt.map(String.init) ?? "-"), last lines kept \(record.lastLines.count)")
+        #expect(record.outcome == .timeout, "\(record.outcome): \(record.reason)")
+        #expect(record.logCutAt == limit)
+        #expect(text.count == limit + note.utf8.count)
+        #expect(String(decoding: text.suffix(note.utf8.count), as: UTF8.self) == note)
+        // The guest went on printing after the cut and the watch still saw it.
+        #expect(record.lastLines.contains { $0.contains("of an endless console") })
+        #expect(record.lastLines.count <= 40)
+    }
+}
+
+@Suite("Console state stays bounded")
+struct ConsoleBoundsTests {
+    @Test func consoleWatchStateIsBounded() {
+        var watch = ConsoleWatch()
+        let line = Array("fixture: a line of an endless console\n".utf8)
+        for n in 0..<200_000 { watch.feed(line, at: Double(n) / 1000) }
+        let unterminated = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
+        watch.feed(unterminated, at: 300)
+        #expect(watch.lastLines.count <= 40)
+        #expect(watch.lastLines.allSatisfy { $0.utf8.count <= 16_384 })
+    }
+}
