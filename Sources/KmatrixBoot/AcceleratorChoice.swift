@@ -29,7 +29,7 @@ public actor AcceleratorChoice {
     /// - Parameters:
     ///   - probeKernel: an x86_64 Linux kernel (see `ProbeKernel.find`); without one KVM stays unproven.
     ///   - cacheFile: where the verdict is kept between runs; nil keeps it for this instance only.
-    public init(probeKernel: String?, cacheFile: String?, qemu: String = "qemu-system-x86_64", hostArch: String = KvmProbe.hostArch) {
+    public init(probeKernel: String?, cacheFile: String?, qemu: String = KvmProbe.machine.qemu, hostArch: String = KvmProbe.hostArch) {
         self.probeKernel = probeKernel
         self.cacheFile = cacheFile
         self.qemu = qemu

@@ -23,6 +23,10 @@ public struct KvmProbe: Sendable, Codable, Equatable {
 
     public static let marker = "KMATRIX-PROBE-OK"
 
+    /// The probe is x86_64 code booted on QEMU's PC (a multiboot image and an x86_64 Linux
+    /// on its first serial port): facts of the probe itself, kept here as one table.
+    public static let machine = (architecture: "x86_64", qemu: "qemu-system-x86_64", console: "ttyS0")
+
     /// Assembled from Scripts/kvm-probe.S (`as` + `objcopy -O binary`); loaded at 1 MiB.
     public static let longModeImage: [UInt8] = [
         0x02, 0xb0, 0xad, 0x1b, 0x00, 0x00, 0x01, 0x00, 0xfe, 0x4f, 0x51, 0xe4,
@@ -62,13 +66,13 @@ public struct KvmProbe: Sendable, Codable, Equatable {
 
     /// Runs the probe. `linuxKernel` is an x86_64 kernel image (a built bzImage or a
     /// distribution's vmlinuz); without one KVM stays unproven and unused.
-    public static func run(linuxKernel: String?, qemu: String = "qemu-system-x86_64",
+    public static func run(linuxKernel: String?, qemu: String = machine.qemu,
                            linuxDeadline: Duration = .seconds(5), scratch: String = NSTemporaryDirectory()) async -> KvmProbe {
         let start = ContinuousClock.now
         func result(_ usable: Bool, _ reason: String) -> KvmProbe {
             KvmProbe(usable: usable, reason: reason, seconds: (ContinuousClock.now - start).seconds)
         }
-        guard hostArch == "x86_64" else { return result(false, "no KVM probe for host architecture \(hostArch); TCG is used") }
+        guard hostArch == machine.architecture else { return result(false, "no KVM probe for host architecture \(hostArch); TCG is used") }
         guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return result(false, "/dev/kvm does not exist") }
         guard access("/dev/kvm", R_OK | W_OK) == 0 else { return result(false, "/dev/kvm is not readable and writable by this user") }
         guard let binary = ProcessRunner.which(qemu) else { return result(false, "\(qemu) is not installed") }
@@ -80,7 +84,7 @@ public struct KvmProbe: Sendable, Codable, Equatable {
         defer { try? FileManager.default.removeItem(atPath: image) }
         // The three boots run at once: the verdict needs them all only when KVM fails,
         // and a nested KVM guest alone can take seconds to start.
-        let append = "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1"
+        let append = "console=\(machine.console) earlyprintk=serial,\(machine.console) panic=-1"
         // A nested KVM guest starts slowly on a loaded host (seen: 2.7 s idle, over 5 s
         // under builds), so the gate waits longer than the Linux boots it runs beside.
         async let gate = watchForMarker(binary: binary, arguments: qemuArguments(accelerator: .kvm, kernel: image, append: nil),

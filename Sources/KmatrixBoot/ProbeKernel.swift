@@ -7,7 +7,7 @@ import KmatrixCore
 public enum ProbeKernel {
     public static func find(workspace: Workspace, cells: [Cell]) -> String? {
         var candidates = ["\(workspace.root)/probe/vmlinuz"]
-        for cell in cells where cell.target.qemu.kvmHostArch == "x86_64" {
+        for cell in cells where cell.target.qemu.kvmHostArch == KvmProbe.machine.architecture {
             candidates += cell.target.kernel.image.paths.map { "\(workspace.kernelBuild(cell))/\($0)" }
         }
         return candidates.first { FileManager.default.fileExists(atPath: $0) }

@@ -2,15 +2,17 @@ import ArgumentParser
 import Foundation
 import KmatrixBoot
 import KmatrixCore
+import KmatrixScheduler
 
 struct BootCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boot",
         abstract: "Boot the built cells in QEMU and classify each boot: pass, panic, init-failed, no-console-output, hang, timeout, qemu-error.",
         discussion: """
-            Without --kernel or --tuxmake, boots what kmatrix built for each selected cell (kernel \
-            image, DTB, initramfs) and prints the time from QEMU's start to each phase. Logs and \
-            records go to <cache>/build/<cell>/boot/. With --kernel (a kernel someone else built, \
+            Without --kernel or --tuxmake, runs the run's graph up to the boot for each selected \
+            cell (building, or taking from the cache, what it needs) and boots it whatever its DTB \
+            check said, printing the time from QEMU's start to each phase; logs go to the run \
+            directory. With --kernel (a kernel someone else built, \
             such as a Debian vmlinuz) or --tuxmake DIR (a TuxMake output directory), boots that \
             on the one --target given, with kmatrix's initramfs for the target unless --initrd. \
             --gdb starts QEMU halted for a debugger, its gdb stub listening on 127.0.0.1 only \
@@ -60,66 +62,100 @@ struct BootCommand: AsyncParsableCommand {
     func run() async throws {
         let project = try options.load()
         let workspace = options.workspace
-        var jobs: [Job] = []
-        var missing: [KmatrixError] = []
-        if kernel != nil || tuxmake != nil {
-            jobs.append(try await externalJob(project: project, workspace: workspace))
-        } else {
-            for cell in try options.selectedCells(in: project) {
-                do {
-                    let images = try BootImages.forCell(cell, workspace: workspace)
-                    jobs.append(Job(name: cell.id, invocation: images.invocation(target: cell.target, rootDevice: cell.rootDevice),
-                                    logDirectory: BootRunner.logDirectory(for: cell, workspace: workspace), buildDirectory: images.buildDirectory,
-                                    expect: cell.expect?.rawValue))
-                } catch {
-                    missing.append(error)
+        // A kernel someone else built, or a debugger session: one machine, booted here.
+        if kernel != nil || tuxmake != nil || gdb {
+            var job: Job
+            if kernel != nil || tuxmake != nil {
+                job = try await externalJob(project: project, workspace: workspace)
+            } else {
+                let cells = try options.selectedCells(in: project)
+                guard cells.count == 1, let cell = cells.first else {
+                    throw KmatrixError.badInput("--gdb debugs one boot; \(cells.count) cells are selected: pick one with --cell")
                 }
+                let images = try BootImages.forCell(cell, workspace: workspace)
+                job = Job(name: cell.id, invocation: images.invocation(target: cell.target, rootDevice: cell.rootDevice),
+                          logDirectory: BootRunner.logDirectory(for: cell, workspace: workspace), buildDirectory: images.buildDirectory,
+                          expect: cell.expect?.rawValue)
             }
-        }
-        for error in missing { printError(error.description) }
-        guard !jobs.isEmpty else { throw missing.isEmpty ? KmatrixError.badInput("no cell selected") : KmatrixErrors(missing) }
-
-        let choice = AcceleratorChoice(probeKernel: ProbeKernel.find(workspace: workspace, cells: project.cells),
-                                       cacheFile: AcceleratorChoice.cacheFile(in: workspace))
-        if gdb {
-            guard jobs.count == 1, let job = jobs.first else {
-                throw KmatrixError.badInput("--gdb debugs one boot; \(jobs.count) cells are selected: pick one with --cell")
-            }
-            return try await debug(job)
-        }
-
-        var records: [(Job, BootRecord)] = []
-        for var job in jobs {
-            let (accelerator, reason) = try await pickAccelerator(for: job.invocation.target, choice: choice)
+            if gdb { return try await debug(job) }
+            let choice = AcceleratorChoice(probeKernel: ProbeKernel.find(workspace: workspace, cells: project.cells),
+                                           cacheFile: AcceleratorChoice.cacheFile(in: workspace))
+            let (accelerator, reason) = try await accel.pick(for: job.invocation.target, choice: choice)
             job.invocation.accelerator = accelerator
             job.invocation.earlycon = earlycon
             job.invocation.extraAppend += appendWords
-            var timeouts = BootTimeouts(job.invocation.target.qemu)
-            if let timeout { timeouts.total = timeout }
-            if let silence { timeouts.silence = silence }
-            if let idle { timeouts.idle = idle > 0 ? min(idle, timeouts.silence) : nil }
             if !json { print("== \(job.name): booting (\(accelerator.rawValue)), log \(job.logDirectory)/boot.log") }
             let record = await BootRunner.run(job.invocation, logPath: "\(job.logDirectory)/boot.log", marker: marker,
-                                              timeouts: timeouts, acceleratorReason: reason)
+                                              timeouts: bootSettings.timeouts(job.invocation.target.qemu), acceleratorReason: reason)
             if ProcessGroups.stopping { throw KmatrixError(.interrupted, "interrupted; QEMU stopped (log \(job.logDirectory)/boot.log)") }
             try? writeRecord(record, to: "\(job.logDirectory)/boot.json")
-            if !json { printSummary(record, expect: job.expect) }
-            records.append((job, record))
+            return try report([(job.name, record, nil)], hostFailed: false)
         }
 
+        // Cells: the run's graph up to the boot, so what is not built yet is built (or taken
+        // from the cache) first, with the same commands `run` and `plan` show. The boot goes
+        // ahead whatever the DTB check said: it was asked for.
+        var settings = RunSettings(jobs: ProcessInfo.processInfo.activeProcessorCount)
+        settings.goals = [.boot]
+        settings.bootAnyway = true
+        settings.bootSettings = bootSettings
+        settings.progressToStandardError = true
+        if accel == .kvm {
+            for cell in try options.selectedCells(in: project) where cell.target.qemu.kvmHostArch != KvmProbe.hostArch {
+                throw KmatrixError.badInput("--accel kvm: \(cell.target.name) cannot run under KVM on this \(KvmProbe.hostArch) host")
+            }
+        }
+        let finished = try await runPart(options, settings, upstream: UpstreamCacheOption())
+        var records: [(String, BootRecord?, MatrixRun.Finished?)] = []
+        for cell in finished.results.cells {
+            var record: BootRecord?
+            if case .boot(let made)? = finished.outcomes[StepID(.boot, cell.id)]?.output { record = made }
+            if record == nil, !json {
+                print("== \(cell.id): not booted: \(cell.outcome.rawValue) in \(cell.failedStep ?? "?")")
+                for line in cell.excerpt.prefix(12) { print("  | \(line)") }
+            }
+            records.append((cell.id, record, finished))
+        }
+        if finished.results.run.interrupted { throw ExitCode(130) }
+        let expects = Dictionary(project.cells.map { ($0.id, $0.expect?.rawValue) }, uniquingKeysWith: { a, _ in a })
+        try report(records.map { entry in (entry.0, entry.1, expects[entry.0] ?? nil) }, hostFailed: finished.hostFailed,
+                   failedCells: finished.results.cells.filter { !$0.passed }.count)
+    }
+
+    /// The flags that shape a boot, as the boot step takes them.
+    var bootSettings: BootSettings {
+        var settings = BootSettings()
+        settings.earlycon = earlycon
+        settings.marker = marker
+        settings.accelerator = accel.forced
+        settings.timeout = timeout
+        settings.silence = silence
+        settings.idle = idle
+        settings.appendWords = appendWords
+        return settings
+    }
+
+    /// Prints the boots (a summary each and a table, or JSON) and ends with the exit status.
+    func report(_ records: [(name: String, record: BootRecord?, expect: String?)], hostFailed: Bool, failedCells: Int? = nil) throws {
+        let booted = records.compactMap { entry in entry.record.map { (entry.name, $0, entry.expect) } }
         if json {
-            try printJSON(records.map { NamedRecord(name: $0.0.name, record: $0.1) })
+            try printJSON(booted.map { NamedRecord(name: $0.0, record: $0.1) })
         } else {
+            for (name, record, expect) in booted {
+                print("== \(name): \(record.accelerator.rawValue), log \(record.logPath)")
+                printSummary(record, expect: expect)
+            }
             print("")
-            print(table(["cell", "outcome", "accel", "first byte", "firmware", "Linux", "init", "userspace", "total"], records.map { job, record in
+            print(table(["cell", "outcome", "accel", "first byte", "firmware", "Linux", "init", "userspace", "total"], booted.map { name, record, expect in
                 let phases = record.phases
-                return [job.name, record.outcome.rawValue + (expected(record, job.expect) && !record.outcome.passed ? " (expected)" : ""),
+                return [name, record.outcome.rawValue + (expected(record, expect) && !record.outcome.passed ? " (expected)" : ""),
                         record.accelerator.rawValue, bootSeconds(phases.firstOutput), bootSeconds(phases.firmware), bootSeconds(phases.linuxVersion),
                         bootSeconds(phases.initStarted), bootSeconds(phases.userspace), bootSeconds(record.seconds)]
             }))
         }
-        if !missing.isEmpty { throw ExitCode(3) }
-        if records.contains(where: { !expected($0.1, $0.0.expect) }) { throw ExitCode(1) }
+        if hostFailed { throw ExitCode(3) }
+        if let failedCells, failedCells > 0 { throw ExitCode(1) }
+        if booted.contains(where: { !expected($0.1, $0.2) }) { throw ExitCode(1) }
     }
 
     struct NamedRecord: Encodable {
@@ -129,10 +165,6 @@ struct BootCommand: AsyncParsableCommand {
 
     func expected(_ record: BootRecord, _ expect: String?) -> Bool {
         record.outcome.passed || record.outcome.rawValue == expect
-    }
-
-    func pickAccelerator(for target: Target, choice: AcceleratorChoice) async throws -> (Accelerator, String) {
-        try await accel.pick(for: target, choice: choice)
     }
 
     /// A kernel kmatrix did not build, on the one --target given.
@@ -227,6 +259,9 @@ struct BootCommand: AsyncParsableCommand {
 /// `--accel` of `boot` and `shell`.
 enum AccelChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
     case auto, tcg, kvm
+
+    /// The accelerator the flag forces; nil leaves it to the KVM probe.
+    var forced: Accelerator? { self == .auto ? nil : Accelerator(rawValue: rawValue) }
 
     /// The accelerator for `target` and why: as asked, or the probe's verdict for `auto`.
     func pick(for target: Target, choice: AcceleratorChoice) async throws(KmatrixError) -> (Accelerator, String) {

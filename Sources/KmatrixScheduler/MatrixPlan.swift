@@ -29,9 +29,9 @@ public struct MatrixPlan: Sendable, Encodable {
     /// `sources` replaces the matrix's source lookup (for tests and tools that already resolved them).
     public static func make(project: Project, cells: [Cell], workspace: Workspace, settings: RunSettings,
                             sources: PlanSources? = nil) async throws(KmatrixError) -> MatrixPlan {
-        let context = try await MatrixRun.context(project: project, workspace: workspace, settings: settings, runDirectory: nil,
-                                            cells: cells, sources: sources)
         let graph = CellGraph(cells: cells, project: project, settings: settings)
+        let context = try await MatrixRun.context(project: project, workspace: workspace, settings: settings, runDirectory: nil,
+                                                  cells: cells, needs: graph.sourceKinds, sources: sources)
         var planned: [StepID: PlannedStep] = [:]
         for id in graph.order {
             guard let step = graph.steps[id] else { continue }

@@ -70,9 +70,9 @@ public struct MatrixRun: Sendable {
         }
         let cpuBefore = Self.cpuSeconds()
 
-        let context = try await Self.context(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
-                                             cells: cells)
         let cellGraph = CellGraph(cells: cells, project: project, settings: settings)
+        let context = try await Self.context(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
+                                             cells: cells, needs: cellGraph.sourceKinds)
         let graph = cellGraph.graph(context)
         let problems = graph.validate()
         guard problems.isEmpty else { throw .host("kmatrix planned a broken step graph: \(problems.joined(separator: "; "))") }
@@ -132,7 +132,8 @@ public struct MatrixRun: Sendable {
     /// What the steps share. Without `runDirectory` (planning) nothing is started: no
     /// jobserver, no KVM probe, missing sources are left nil for the plan to name.
     static func context(project: Project, workspace: Workspace, settings: RunSettings, runDirectory: String?,
-                        cells: [Cell], sources: PlanSources? = nil) async throws(KmatrixError) -> StepContext {
+                        cells: [Cell], needs: Set<StepKind> = [.sourceKernel, .sourceBusybox],
+                        sources: PlanSources? = nil) async throws(KmatrixError) -> StepContext {
         let planning = runDirectory == nil
         func resolve(_ spec: SourceSpec, _ what: String) throws(KmatrixError) -> ResolvedSource? {
             do throws(KmatrixError) {
@@ -146,10 +147,11 @@ public struct MatrixRun: Sendable {
         if sources == nil {
             // A tree's identity is its content, taken now: an edit is never served stale.
             let scratch = "\(workspace.root)/tmp"
-            if let found = try resolve(project.matrix.sources.kernel, "kernel") {
+            // Only the sources the command's steps use: `kmatrix build` needs no busybox.
+            if needs.contains(.sourceKernel), let found = try resolve(project.matrix.sources.kernel, "kernel") {
                 kernelSource = try await SourceIdentity.identify(found, scratch: scratch)
             }
-            if let found = try resolve(project.matrix.sources.busybox, "busybox") {
+            if needs.contains(.sourceBusybox), let found = try resolve(project.matrix.sources.busybox, "busybox") {
                 busyboxSource = try await SourceIdentity.identify(found, scratch: scratch)
             }
         }
@@ -159,7 +161,7 @@ public struct MatrixRun: Sendable {
         if let runDirectory {
             jobserver = try Jobserver(slots: settings.jobs, directory: runDirectory)
             cache.sweepStaging()
-            accelerators = AcceleratorChoice(probeKernel: MatrixRun.probeKernel(workspace: workspace, cells: project.cells),
+            accelerators = AcceleratorChoice(probeKernel: ProbeKernel.find(workspace: workspace, cells: project.cells),
                                              cacheFile: AcceleratorChoice.cacheFile(in: workspace))
         }
         return StepContext(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
@@ -184,16 +186,6 @@ public struct MatrixRun: Sendable {
         getrusage(Int32(RUSAGE_CHILDREN.rawValue), &children)
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
         return seconds(own.ru_utime) + seconds(own.ru_stime) + seconds(children.ru_utime) + seconds(children.ru_stime)
-    }
-
-    /// An x86_64 Linux kernel to prove KVM with: Scripts/bootstrap's Debian cloud kernel,
-    /// else one kmatrix built for an x86_64 cell.
-    public static func probeKernel(workspace: Workspace, cells: [Cell]) -> String? {
-        var candidates = ["\(workspace.root)/probe/vmlinuz"]
-        for cell in cells where cell.target.qemu.kvmHostArch == "x86_64" {
-            candidates += cell.target.kernel.image.paths.map { "\(workspace.kernelBuild(cell))/\($0)" }
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) }
     }
 }
 

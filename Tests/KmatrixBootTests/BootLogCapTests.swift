@@ -15,7 +15,7 @@ extension BootRunnerTests {
         }
         """
 
-    @Test(.enabled(if: TeardownFixtures.realQemu, "needs the probe kernel in the workspace"))
+    @Test(BootFixtures.needs)
     func endlessConsoleIsCutAndTimesOut() async throws {
         let initrd = try BootFixtures.initramfs(Self.chattyInit)
         let folder = (initrd as NSString).deletingLastPathComponent

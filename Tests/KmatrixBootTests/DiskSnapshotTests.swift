@@ -10,8 +10,7 @@ import Testing
 /// comes from QEMU's monitor instead: `qemu-io DRIVE "write …"` goes through the same
 /// block layer a guest's writes do, on the exact command line kmatrix derives.
 @Suite("Disk roots are attached read-only for the image", .serialized,
-       .enabled(if: ProcessRunner.which("qemu-system-x86_64") != nil && FileManager.default.fileExists(atPath: TeardownFixtures.probeKernel),
-                "needs qemu-system-x86_64 and the probe kernel (Scripts/bootstrap)"))
+       .needs(tools: ["qemu-system-x86_64"], .probeKernel))
 struct DiskSnapshotTests {
     /// Runs the boot's QEMU halted (`-S`) with the monitor on stdin, writes 4 KiB of 0xAB
     /// at offset 0 of the root drive, quits; returns the monitor's transcript.

@@ -8,7 +8,7 @@ import Testing
 /// afterwards), or the file `--keep-changes` names. The guest is a stand-in QEMU (named in
 /// a scratch target) that writes into whatever `-drive file=` it was given, as a guest
 /// that changes its root filesystem would.
-@Suite("shell on a disk cell", .serialized, .enabled(if: TeardownFixtures.binary != nil, "needs the kmatrix binary (swift build)"))
+@Suite("shell on a disk cell", .serialized, .needs(.kmatrixBinary))
 struct ShellDiskTests {
     static let writingQemu = """
         #!/bin/sh

@@ -18,7 +18,7 @@ enum TeardownFixtures {
     /// Found through the workspace, so KMATRIX_CACHE moves it.
     static var probeKernel: String { "\(Workspace.defaultRoot())/probe/vmlinuz" }
     static var realQemu: Bool {
-        BootFixtures.available && FileManager.default.fileExists(atPath: probeKernel)
+        BootFixtures.needs.missing.isEmpty && FileManager.default.fileExists(atPath: probeKernel)
     }
     /// A scratch project whose `target` runs `script` as its QEMU (`<root>/fake-qemu`);
     /// `flag` creates `<fake-qemu>.<flag>` for the script to test. Returns the project and script.
@@ -42,7 +42,7 @@ enum TeardownFixtures {
     }
 }
 
-@Suite("Nothing outlives kmatrix", .serialized, .enabled(if: TeardownFixtures.binary != nil, "needs the kmatrix binary (swift build)"))
+@Suite("Nothing outlives kmatrix", .serialized, .needs(.kmatrixBinary))
 struct TeardownTests {
     static var binary: String? { TeardownFixtures.binary }
     static var probeKernel: String { TeardownFixtures.probeKernel }
@@ -162,7 +162,7 @@ struct TeardownTests {
     }
 
     @Test("SIGINT to `boot` of a real hanging guest: QEMU gone, status 130",
-          .enabled(if: TeardownFixtures.realQemu, "needs qemu-system-x86_64, static gcc, cpio and the probe kernel (Scripts/bootstrap)"))
+          BootFixtures.needs)
     func interruptRealBoot() async throws {
         let initrd = try BootFixtures.initramfs(BootFixtures.hangInit)
         let folder = (initrd as NSString).deletingLastPathComponent
@@ -180,7 +180,7 @@ struct TeardownTests {
     }
 
     @Test("SIGTERM to `build` while make runs: every make gone, status 143",
-          .enabled(if: TeardownFixtures.unpackedSources != nil, "needs an unpacked kernel source in the workspace (any kmatrix run)"))
+          .needs(.unpackedKernel))
     func terminateBuild() async throws {
         let folder = NSTemporaryDirectory() + "kmatrix-build-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: "\(folder)/cache", withIntermediateDirectories: true)
@@ -193,7 +193,7 @@ struct TeardownTests {
     }
 
     @Test("SIGHUP to `doctor` during its KVM probe: the probe's QEMUs gone, status 129",
-          .enabled(if: TeardownFixtures.realQemu, "needs qemu-system-x86_64 and the probe kernel (Scripts/bootstrap)"))
+          BootFixtures.needs)
     func hangUpDoctor() async throws {
         let folder = NSTemporaryDirectory() + "kmatrix-doctor-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: "\(folder)/cache/probe", withIntermediateDirectories: true)

@@ -8,7 +8,7 @@ private let dtcPath = ["/usr/bin/dtc", "/bin/dtc"].first { FileManager.default.i
 
 /// `check-dtb` with the shared project options: `--target T` names the descriptor, and a
 /// board added as one Targets file is checked like a shipped one.
-@Suite("check-dtb", .enabled(if: dtcPath != nil, "dtc (device-tree-compiler) is not installed"))
+@Suite("check-dtb", .needs(tools: ["dtc"]))
 struct CheckDTBCommandTests {
     /// A project with the made-up board's file added, and the board's DTS compiled by dtc.
     func boardProject(dts: String = MadeUpBoard.dts) throws -> (ScratchProject, String) {

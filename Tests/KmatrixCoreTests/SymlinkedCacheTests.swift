@@ -1,6 +1,7 @@
 import Foundation
 import KmatrixArchive
 import KmatrixCore
+import KmatrixTestSupport
 import Testing
 
 /// libarchive's secure-symlinks check refuses any symlink on the destination path: a cache
@@ -29,7 +30,7 @@ struct SymlinkedCacheTests {
         return "\(scratch)/pkg.tar.gz"
     }
 
-    @Test(.enabled(if: tarPresent, "needs tar to write the fixture"))
+    @Test(.needs(tools: ["tar"]))
     func sourceTreeUnpacksIntoASymlinkedWorkspace() async throws {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let tarball = try fixture()
@@ -40,7 +41,7 @@ struct SymlinkedCacheTests {
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(tree)/link") == "scripts/tool")
     }
 
-    @Test(.enabled(if: tarPresent, "needs tar to write the fixture"))
+    @Test(.needs(tools: ["tar"]))
     func extractorAcceptsADestinationThroughASymlink() throws {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let tarball = try fixture()

@@ -6,7 +6,7 @@ import Testing
 
 /// A board kmatrix has no code for: the DTB console check finds its `ttymxc1` through the
 /// i.MX UART family and the tree's stdout-path, from the Targets file alone.
-@Suite("A new board's DTB console", .enabled(if: DTFixtures.hasDTC, "dtc (device-tree-compiler) is not installed"))
+@Suite("A new board's DTB console", .needs(tools: ["dtc"]))
 struct NewBoardConsoleTests {
     func check(_ dts: String = MadeUpBoard.dts, target: Target? = nil, kernel: Set<String> = MadeUpBoard.kernelCompatibles) throws -> DeviceTreeReport {
         DeviceTreeCheck.run(dtb: try DTFixtures.compile(dts), target: try target ?? MadeUpBoard.target(), kernelCompatibles: kernel)

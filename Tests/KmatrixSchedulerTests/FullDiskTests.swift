@@ -1,6 +1,7 @@
 import Foundation
 import KmatrixCore
 @testable import KmatrixScheduler
+import KmatrixTestSupport
 import Testing
 
 /// A cache on a filesystem that fills up: the publish is the host's failure, named as a
@@ -29,7 +30,7 @@ struct FullDiskTests {
         try await body(mountPoint)
     }
 
-    @Test(.enabled(if: canMount, "needs root to mount a small tmpfs"))
+    @Test(.needs(.fixture("root, to mount a small tmpfs") { getuid() == 0 }))
     func publishingOnAFullDiskIsAHostFailureAndLeavesNoEntry() async throws {
         try await withSmallFilesystem(megabytes: 8) { mountPoint in
         let cache = ArtifactCache(root: "\(mountPoint)/cache")
@@ -56,7 +57,7 @@ struct FullDiskTests {
     }
 
     /// A fill that ignores a short write still cannot publish: the manifest write fails.
-    @Test(.enabled(if: canMount, "needs root to mount a small tmpfs"))
+    @Test(.needs(.fixture("root, to mount a small tmpfs") { getuid() == 0 }))
     func aFillThatIgnoresTheFullDiskStillCannotPublish() async throws {
         try await withSmallFilesystem(megabytes: 4) { mountPoint in
         let cache = ArtifactCache(root: "\(mountPoint)/cache")

@@ -15,6 +15,15 @@ public struct BootSettings: Sendable {
     public var appendWords: [String] = []
 
     public init() {}
+
+    /// The target's deadlines with these overrides.
+    public func timeouts(_ qemu: QemuSpec) -> BootTimeouts {
+        var timeouts = BootTimeouts(qemu)
+        if let timeout { timeouts.total = timeout }
+        if let silence { timeouts.silence = silence }
+        if let idle { timeouts.idle = idle > 0 ? min(idle, timeouts.silence) : nil }
+        return timeouts
+    }
 }
 
 /// `boot`: the cell's kernel, DTB and root image (as linked in its images folder) in
@@ -47,13 +56,6 @@ struct BootStep: Step {
         return invocation
     }
 
-    func timeouts(_ settings: BootSettings) -> BootTimeouts {
-        var timeouts = BootTimeouts(cell.target.qemu)
-        if let timeout = settings.timeout { timeouts.total = timeout }
-        if let silence = settings.silence { timeouts.silence = silence }
-        if let idle = settings.idle { timeouts.idle = idle > 0 ? min(idle, timeouts.silence) : nil }
-        return timeouts
-    }
 
     /// What `plan` can say about the accelerator without probing: TCG unless this host
     /// could run the target under KVM and a recent probe verdict says KVM works.
@@ -89,7 +91,7 @@ struct BootStep: Step {
             reason = "no KVM probe"
         }
         let log = context.logPath(id) ?? "\(context.workspace.images(cell))/boot.log"
-        let record = await BootRunner.run(invocation, logPath: log, marker: settings.marker, timeouts: timeouts(settings),
+        let record = await BootRunner.run(invocation, logPath: log, marker: settings.marker, timeouts: settings.timeouts(cell.target.qemu),
                                           acceleratorReason: reason)
         let phases = [("linux", record.phases.linuxVersion), ("init", record.phases.initStarted), ("marker", record.phases.userspace)]
             .compactMap { name, value in value.map { "\(name) \(String(format: "%.2f", $0)) s" } }.joined(separator: ", ")

@@ -41,6 +41,9 @@ struct CellGraph: Sendable {
         }
     }
 
+    /// The source steps in the graph (what must be resolved before it runs).
+    var sourceKinds: Set<StepKind> { Set(order.map(\.kind).filter { $0 == .sourceKernel || $0 == .sourceBusybox }) }
+
     /// The runnable graph over `context`.
     func graph(_ context: StepContext) -> StepGraph {
         var graph = StepGraph()
