@@ -8,8 +8,14 @@ import KmatrixCrypto
 /// (`CacheEntryManifest`); a bad one is moved aside and reads as a miss.
 public struct ArtifactCache: Sendable {
     public let root: String
+    /// Entries up to this size are checked against their sha256 on every lookup (a few
+    /// tenths of a second at most); bigger ones by size, and fully by `kmatrix cache verify`.
+    public let hashCheckedBytes: UInt64
 
-    public init(root: String) { self.root = root }
+    public init(root: String, hashCheckedBytes: UInt64 = 64 << 20) {
+        self.root = root
+        self.hashCheckedBytes = hashCheckedBytes
+    }
 
     /// The key of a step: sha256 of the canonical JSON of its inputs (sorted keys).
     public static func key<T: Encodable>(_ inputs: T) throws(KmatrixError) -> String {
@@ -26,17 +32,13 @@ public struct ArtifactCache: Sendable {
 
     public func entry(kind: String, key: String) -> String { "\(root)/\(kind)/\(key)" }
 
-    /// Entries up to this size are checked against their sha256 on every lookup (a few
-    /// tenths of a second at most); bigger ones by size, and fully by `kmatrix cache verify`.
-    public static let hashCheckedBytes: UInt64 = 64 << 20
-
     /// The entry's folder when it is published and its files match the manifest (sizes,
     /// and hashes for entries up to `hashCheckedBytes`), else nil; a bad entry is moved
     /// aside so the step rebuilds it. A hit counts as a use.
     public func lookup(kind: String, key: String) -> String? {
         let path = entry(kind: kind, key: key)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        if CacheEntryCheck.problem(path, hashes: directorySize(path) <= Self.hashCheckedBytes) != nil {
+        if CacheEntryCheck.problem(path, hashes: directorySize(path) <= hashCheckedBytes) != nil {
             CacheEntryCheck.moveAside(path)
             return nil
         }

@@ -101,10 +101,11 @@ struct ArtifactCacheTests {
         #expect(leftovers().isEmpty)
     }
 
-    /// Same size, other bytes: `lookup` (sizes only) cannot see it; `verify` (hashes) does.
+    /// Same size, other bytes: a `lookup` that checks sizes only (entries above
+    /// `hashCheckedBytes`) cannot see it; `verify` (hashes) does.
     @Test func verifyFindsWhatSizesCannot() async throws {
         defer { TreePermissions.makeWritable(root); try? FileManager.default.removeItem(atPath: root) }
-        let cache = ArtifactCache(root: root)
+        let cache = ArtifactCache(root: root, hashCheckedBytes: 0)
         let bad = try await publish(cache, key: "bad", files: ["image": "aaaa"])
         _ = try await publish(cache, kind: "rootfs", key: "good", files: ["image": "bbbb"])
         TreePermissions.makeWritable(bad)
@@ -116,6 +117,16 @@ struct ArtifactCacheTests {
         #expect(found.first?.problem.contains("sha256") == true)
         #expect(cache.lookup(kind: "kernel.build", key: "bad") == nil)
         #expect(cache.lookup(kind: "rootfs", key: "good") != nil)
+    }
+
+    /// A small entry (a rootfs image a guest wrote to, a config) is hashed on every lookup.
+    @Test func lookupHashesSmallEntries() async throws {
+        defer { TreePermissions.makeWritable(root); try? FileManager.default.removeItem(atPath: root) }
+        let cache = ArtifactCache(root: root)
+        let bad = try await publish(cache, key: "small", files: ["image": "aaaa"])
+        TreePermissions.makeWritable(bad)
+        try Data("aaab".utf8).write(to: URL(fileURLWithPath: "\(bad)/image"))
+        #expect(cache.lookup(kind: "kernel.build", key: "small") == nil)
     }
 
     /// Two publishers of one key at once: both get the one entry, nothing is left over.
