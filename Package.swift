@@ -44,12 +44,19 @@ let package = Package(
 
         // One library per stage of a cell.
         .target(name: "KmatrixKernel", dependencies: ["KmatrixCore", "KmatrixCrypto"], swiftSettings: strict),
-        .target(name: "KmatrixUserspace", dependencies: ["KmatrixCore", "KmatrixArchive", "KmatrixZlib"], swiftSettings: strict),
-        .target(name: "KmatrixBoot", dependencies: ["KmatrixCore", "KmatrixCrypto"], swiftSettings: strict),
+        .target(name: "KmatrixUserspace", dependencies: ["KmatrixCore", "KmatrixArchive", "KmatrixZlib", "KmatrixCrypto"], swiftSettings: strict),
+        .target(
+            name: "KmatrixBoot",
+            dependencies: [
+                "KmatrixCore", "KmatrixCrypto",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict),
         .target(name: "KmatrixDeviceTree", dependencies: ["KmatrixCore", "KmatrixFDT"], swiftSettings: strict),
         .target(
             name: "KmatrixScheduler",
-            dependencies: ["KmatrixCore", "KmatrixKernel", "KmatrixUserspace", "KmatrixBoot", "KmatrixDeviceTree"],
+            dependencies: ["KmatrixCore", "KmatrixCrypto", "KmatrixKernel", "KmatrixUserspace", "KmatrixBoot", "KmatrixDeviceTree"],
             swiftSettings: strict),
 
         // Commands live in a library so tests can drive them; the executable is one file.
@@ -65,11 +72,12 @@ let package = Package(
 
         // Fixtures shared by the test targets (the repository root, throwaway projects).
         .target(name: "KmatrixTestSupport", dependencies: ["KmatrixCore"], path: "Tests/KmatrixTestSupport", swiftSettings: strict),
-        .testTarget(name: "KmatrixCoreTests", dependencies: ["KmatrixCore", "KmatrixCommands", "KmatrixTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KmatrixKernelTests", dependencies: ["KmatrixKernel", "KmatrixTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KmatrixUserspaceTests", dependencies: ["KmatrixUserspace", "KmatrixTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KmatrixBootTests", dependencies: ["KmatrixBoot", "KmatrixTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KmatrixDeviceTreeTests", dependencies: ["KmatrixDeviceTree", "KmatrixTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KmatrixSchedulerTests", dependencies: ["KmatrixScheduler", "KmatrixTestSupport"], swiftSettings: strict),
+        // Every module a test imports is named (a clean build finds a missing one; an incremental one may not).
+        .testTarget(name: "KmatrixCoreTests", dependencies: ["KmatrixCore", "KmatrixArchive", "KmatrixCommands", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixKernelTests", dependencies: ["KmatrixKernel", "KmatrixCore", "KmatrixCrypto", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixUserspaceTests", dependencies: ["KmatrixUserspace", "KmatrixCore", "KmatrixArchive", "KmatrixZlib", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixBootTests", dependencies: ["KmatrixBoot", "KmatrixCore", "KmatrixCrypto", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixDeviceTreeTests", dependencies: ["KmatrixDeviceTree", "KmatrixCore", "KmatrixFDT", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixSchedulerTests", dependencies: ["KmatrixScheduler", "KmatrixCore", "KmatrixCrypto", "KmatrixCommands", "KmatrixTestSupport"], swiftSettings: strict),
     ]
 )
