@@ -22,6 +22,7 @@ struct BootCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var upstream: UpstreamCacheOption
     @Option(help: "Boot this kernel image instead of a cell's (needs one --target).") var kernel: String?
     @Option(help: "The DTB for --kernel.") var dtb: String?
     @Option(help: "The initramfs or initrd for --kernel or --tuxmake (default: kmatrix's for the target, if built).") var initrd: String?
@@ -105,7 +106,7 @@ struct BootCommand: AsyncParsableCommand {
                 throw KmatrixError.badInput("--accel kvm: \(cell.target.name) cannot run under KVM on this \(KvmProbe.hostArch) host")
             }
         }
-        let finished = try await runPart(options, settings, upstream: UpstreamCacheOption())
+        let finished = try await runPart(options, settings, upstream: upstream)
         var records: [(String, BootRecord?, MatrixRun.Finished?)] = []
         for cell in finished.results.cells {
             var record: BootRecord?

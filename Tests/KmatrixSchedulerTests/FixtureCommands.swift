@@ -1,0 +1,57 @@
+import Foundation
+import KmatrixCore
+import KmatrixScheduler
+import KmatrixTestSupport
+
+/// Runs the kmatrix binary on a private cache that reads the fixture cache (the shared
+/// one the end-to-end runs filled) through `--cache-from`: nothing is built again, and
+/// nothing is written into the fixture.
+struct FixtureCommands {
+    static let shared = Workspace(root: Workspace.defaultRoot())
+    static let binary: String? = {
+        let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kmatrix").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+
+    /// The private cache: its own folder, with the fixture's source tarballs linked.
+    let cache: String
+    /// A stand-in for the fixture that holds all of it but the kinds left out (links).
+    let upstream: String
+
+    init(cache: String? = nil, leavingOut kinds: Set<StepKind> = []) throws {
+        let fm = FileManager.default
+        let id = UUID().uuidString
+        self.cache = cache ?? NSTemporaryDirectory() + "kmatrix-fixture-\(id)"
+        upstream = NSTemporaryDirectory() + "kmatrix-upstream-\(id)"
+        try fm.createDirectory(atPath: self.cache, withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: "\(self.cache)/sources", withDestinationPath: "\(Self.shared.root)/sources")
+        try fm.createDirectory(atPath: "\(upstream)/cache", withIntermediateDirectories: true)
+        for kind in try fm.contentsOfDirectory(atPath: Self.shared.cache) where !kinds.map(\.rawValue).contains(kind) {
+            try fm.createSymbolicLink(atPath: "\(upstream)/cache/\(kind)", withDestinationPath: "\(Self.shared.cache)/\(kind)")
+        }
+        try fm.createSymbolicLink(atPath: "\(upstream)/src", withDestinationPath: "\(Self.shared.root)/src")
+    }
+
+    /// `kmatrix <arguments> --project <repo> --cache <cache> --cache-from <upstream>`.
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary!)
+        process.arguments = arguments + ["--project", repositoryRoot, "--cache", cache, "--cache-from", upstream]
+        let log = "\(NSTemporaryDirectory())kmatrix-fixture-log-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    func remove() {
+        // The upstream holds only links; the cache's published entries are read-only.
+        try? FileManager.default.removeItem(atPath: upstream)
+        TreePermissions.makeWritable(cache)
+        try? FileManager.default.removeItem(atPath: cache)
+    }
+}
