@@ -56,7 +56,7 @@ public struct QemuInvocation: Sendable {
         case .initramfs:
             words.append("rdinit=\(initPath)")
         case .initrd, .disk:
-            words += ["root=\(rootDevice.device ?? "/dev/ram0")", "rw"]
+            words += ["root=\(rootDevice.device ?? "")", "rw"]  // decoding requires a device for these kinds
             if let fs = rootDevice.filesystem { words.append("rootfstype=\(fs)") }
             if rootDevice.kind == .disk { words.append("rootwait") }
             words.append("init=\(initPath)")

@@ -115,7 +115,7 @@ public enum InitramfsWriter {
         }
         let elapsed = ContinuousClock.now - start
         return InitramfsRecord(path: output, entries: count, dataBytes: dataBytes, archiveBytes: archiveBytes,
-                               durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                               durationSeconds: elapsed.seconds)
     }
 
     static func fileSize(_ path: String) throws(ArchiveError) -> UInt64 {
