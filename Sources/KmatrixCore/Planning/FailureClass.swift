@@ -21,19 +21,8 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable, Comparable {
     // Device tree.
     case dtbCheckFailed = "dtb-check-failed"
 
-    // Boot.
-    /// Kernel panic, Oops or BUG that ended the boot.
-    case panic
-    /// No working init, or init exited.
-    case initFailed = "init-failed"
-    /// The kernel never spoke on the console.
-    case noConsoleOutput = "no-console-output"
-    /// The console went silent before the marker.
-    case hang
-    /// The marker did not arrive before the deadline.
-    case timeout
-    /// QEMU refused to start or died on its own.
-    case qemuError = "qemu-error"
+    // Boot: the failing outcomes of a boot (KmatrixBoot's BootOutcome says what each means).
+    case panic, initFailed = "init-failed", noConsoleOutput = "no-console-output", hang, timeout, qemuError = "qemu-error"
 
     // Not the cell's fault.
     /// The host failed: a missing tool or source, a full disk, a cache that cannot be written.
