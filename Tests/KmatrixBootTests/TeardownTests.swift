@@ -192,6 +192,53 @@ struct TeardownTests {
         try await expectAllGone(session, groups: groups, status: 143, label: "SIGTERM to build")
     }
 
+    /// A private cache whose kernel source is the workspace's unpacked tree (linked).
+    func buildFolder() throws -> String {
+        let folder = NSTemporaryDirectory() + "kmatrix-build-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: "\(folder)/cache", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/cache/src", withDestinationPath: try #require(TeardownFixtures.unpackedSources))
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/cache/sources", withDestinationPath: "\(Workspace.defaultRoot())/sources")
+        return folder
+    }
+
+    @Test("kill -9 of `build` while make compiles: the watchdog takes every make with it",
+          .needs(.unpackedKernel))
+    func killNineMidBuild() async throws {
+        let folder = try buildFolder()
+        let session = try launch(["build", "--project", repositoryRoot, "--cache", "\(folder)/cache", "--target", "x86_64-pc"], folder: folder)
+        let groups = try await running(session, atLeast: 2)
+        kill(session.process.processIdentifier, SIGKILL)
+        try await expectAllGone(session, groups: groups, status: nil, label: "kill -9 mid-build")
+    }
+
+    @Test("`run` started while `build` holds the cache: exit 3 naming the holder; SIGTERM to a `run` mid-build: 143",
+          .needs(.unpackedKernel))
+    func runBesideBuildAndTerminateRun() async throws {
+        let folder = try buildFolder()
+        let build = try launch(["build", "--project", repositoryRoot, "--cache", "\(folder)/cache", "--target", "x86_64-pc"], folder: folder)
+        let groups = try await running(build, atLeast: 2)
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: try #require(Self.binary))
+        second.arguments = ["run", "--project", repositoryRoot, "--cache", "\(folder)/cache", "--target", "x86_64-pc", "--plain"]
+        let pipe = Pipe()
+        second.standardOutput = pipe
+        second.standardError = pipe
+        try second.run()
+        let said = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 3, "\(said)")
+        #expect(said.contains("another kmatrix run (pid \(build.process.processIdentifier))"), "\(said)")
+        kill(build.process.processIdentifier, SIGTERM)
+        try await expectAllGone(build, groups: groups, status: 143, label: "SIGTERM to build, a run waiting")
+
+        // The same for `run` itself: SIGTERM mid-build ends every make, status 143.
+        let again = try buildFolder()
+        let run = try launch(["run", "--project", repositoryRoot, "--cache", "\(again)/cache", "--target", "x86_64-pc", "--plain"], folder: again)
+        let runGroups = try await running(run, atLeast: 2)
+        kill(run.process.processIdentifier, SIGTERM)
+        try await expectAllGone(run, groups: runGroups, status: 143, label: "SIGTERM to run")
+    }
+
     @Test("SIGHUP to `doctor` during its KVM probe: the probe's QEMUs gone, status 129",
           BootFixtures.needs)
     func hangUpDoctor() async throws {
