@@ -26,12 +26,18 @@ public struct ToolchainIdentity: Sendable, Hashable, Codable {
     public var compiler: String
     /// The first line it prints for its version arguments (`12.2.0`).
     public var version: String
+    /// The other tools' versions (assembler, linker, pahole): role to first `--version` line.
+    public var tools: [String: String]
 
-    public init(name: String, compiler: String, version: String) {
+    public init(name: String, compiler: String, version: String, tools: [String: String] = [:]) {
         self.name = name
         self.compiler = compiler
         self.version = version
+        self.tools = tools
     }
+
+    /// The key lines of the tool versions, in a stable order.
+    var toolLines: [String] { tools.sorted { $0.key < $1.key }.map { "tool \($0.key)=\($0.value)" } }
 
     /// Runs the toolchain's version query. A compiler that is missing or does not answer
     /// is a host failure that names the Debian packages to install.
@@ -126,7 +132,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
             }
         }
         return KernelConfigInputs(sourceSHA256: source.sha256, arch: target.kernel.arch, crossCompile: cell.toolchainArch.crossCompile,
-                                  makeVariables: cell.toolchain.makeVariables, toolchain: toolchain, base: base, requested: requested)
+                                  makeVariables: cell.makeVariables, toolchain: toolchain, base: base, requested: requested)
     }
 
     /// Parses a fragment file; every line must be an option, a comment or blank.
@@ -155,6 +161,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
     public var fingerprint: String {
         var lines = ["kmatrix-kernel-config-1", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
                      "compiler=\(toolchain.compiler)", "version=\(toolchain.version)"]
+        lines += toolchain.toolLines
         lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
         switch base {
         case .makeTarget(let target): lines.append("base make \(target)")
@@ -197,6 +204,7 @@ public struct KernelBuildInputs: Sendable, Hashable, Codable {
         var lines = ["kmatrix-kernel-build-1", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
                      "compiler=\(toolchain.compiler)", "version=\(toolchain.version)", "config=\(configSHA256)",
                      "image=\(imageTarget)", "modules=\(modules)"]
+        lines += toolchain.toolLines
         lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
         lines += dtbTargets.map { "dtb \($0)" }
         return SHA256.hex(lines.joined(separator: "\n"))

@@ -40,13 +40,13 @@ public struct KernelPlan: Sendable {
     public func make(_ targets: [String], jobs: Int? = nil) -> Command {
         var argv = ["make", "-C", sourceTree, "O=\(buildDirectory)", "ARCH=\(cell.target.kernel.arch)"]
         if let prefix = cell.toolchainArch.crossCompile { argv.append("CROSS_COMPILE=\(prefix)") }
-        for (key, value) in cell.toolchain.makeVariables.sorted(by: { $0.key < $1.key }) { argv.append("\(key)=\(value)") }
+        for (key, value) in cell.makeVariables.sorted(by: { $0.key < $1.key }) { argv.append("\(key)=\(value)") }
         if let ccache {
             argv.append("CC=\(ccache) \(kernelCompiler)")
             argv.append("HOSTCC=\(ccache) gcc")
         }
         if let jobs { argv.append("-j\(jobs)") }
-        return Command(argv + targets, environment: commandEnvironment)
+        return Command(argv + targets, environment: commandEnvironment, cleanEnvironment: true)
     }
 
     /// The reproducible defaults with the caller's additions on top.
@@ -78,7 +78,7 @@ public struct KernelPlan: Sendable {
         mergeEnvironment["ARCH"] = cell.target.kernel.arch
         commands.append(Command(["\(sourceTree)/scripts/kconfig/merge_config.sh", "-m", "-O", buildDirectory,
                                  configPath, fragmentPath],
-                                environment: mergeEnvironment, workingDirectory: buildDirectory))
+                                environment: mergeEnvironment, workingDirectory: buildDirectory, cleanEnvironment: true))
         commands.append(make(["olddefconfig"]))
         return commands
     }

@@ -114,6 +114,6 @@ public final class Jobserver: Sendable {
         environment["KMATRIX_JOBSERVER"] = fifoPath
         environment["MAKEFLAGS"] = " -j --jobserver-auth=3,3"
         environment.updateValue(nil, forKey: "MFLAGS")
-        return Command(argv, environment: environment, workingDirectory: command.workingDirectory)
+        return Command(argv, environment: environment, workingDirectory: command.workingDirectory, cleanEnvironment: command.cleanEnvironment)
     }
 }

@@ -51,9 +51,21 @@ public struct BusyboxBuildSettings: Sendable {
 
 public enum BusyboxBuilder {
     /// Everything the build depends on; a record with the same hash is reused.
-    public static func inputsHash(_ plan: BusyboxPlan, sourceSha256: String, compilerVersion: String, makeArguments: [String] = []) -> String {
-        let inputs = ["busybox-build-v1", sourceSha256, plan.crossCompile ?? "", compilerVersion] + plan.configLines + makeArguments
+    public static func inputsHash(_ plan: BusyboxPlan, sourceSha256: String, compilerVersion: String, libc: String,
+                                  makeArguments: [String] = []) -> String {
+        let inputs = ["busybox-build-v2", sourceSha256, plan.crossCompile ?? "", compilerVersion, "libc \(libc)"] + plan.configLines + makeArguments
         return SHA256.hex(inputs.joined(separator: "\n"))
+    }
+
+    /// The identity of the static C library `compiler` links busybox against: the sha256
+    /// of its libc.a (nil when it has none).
+    public static func libcIdentity(_ compiler: String) async -> String? {
+        guard let output = try? await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(30)) else { return nil }
+        let path = output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard path.hasPrefix("/") else { return nil }
+        return try? await Blocking.run { () throws(KmatrixError) -> String in
+            do { return try SHA256.hex(fileAt: path) } catch { throw .host("cannot read \(path)") }
+        }
     }
 
     /// The record of a finished build, beside the install directory.
@@ -88,7 +100,8 @@ public enum BusyboxBuilder {
             throw .host("\(compiler) finds no static C library (libc.a) for \(debianArch): \(install)")
         }
         let compilerVersion = try await CompilerVersion.probe(compiler, arguments: plan.versionArguments)
-        let inputsHash = Self.inputsHash(plan, sourceSha256: sourceSha256, compilerVersion: compilerVersion,
+        guard let libcIdentity = await libcIdentity(compiler) else { throw .host("cannot read the static C library \(compiler) links") }
+        let inputsHash = Self.inputsHash(plan, sourceSha256: sourceSha256, compilerVersion: compilerVersion, libc: libcIdentity,
                                          makeArguments: settings.makeArguments)
         let log = logPath ?? "\(plan.buildDirectory)/build.log"
         let binary = "\(plan.installDirectory)/bin/busybox"

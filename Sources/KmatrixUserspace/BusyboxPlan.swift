@@ -32,7 +32,7 @@ public struct BusyboxPlan: Sendable {
         var argv = ["make", "-C", sourceTree, "O=\(buildDirectory)"]
         if let crossCompile { argv.append("CROSS_COMPILE=\(crossCompile)") }
         if let jobs { argv.append("-j\(jobs)") }
-        return Command(argv + targets, environment: ["LC_ALL": "C", "KCONFIG_NOTIMESTAMP": "1"])
+        return Command(argv + targets, environment: ["LC_ALL": "C", "KCONFIG_NOTIMESTAMP": "1"], cleanEnvironment: true)
     }
 
     /// The `.config` lines kmatrix writes over `defconfig`'s (user options win over the
@@ -62,7 +62,8 @@ public struct BusyboxPlan: Sendable {
     /// A fixed shell text, the make command passed as arguments.
     public var oldconfigCommand: Command {
         let make = make(["oldconfig"])
-        return Command(["/bin/sh", "-c", "yes '' | \"$@\"", "kmatrix-oldconfig"] + make.argv, environment: make.environment)
+        return Command(["/bin/sh", "-c", "yes '' | \"$@\"", "kmatrix-oldconfig"] + make.argv, environment: make.environment,
+                       cleanEnvironment: true)
     }
 
     /// defconfig, oldconfig (after kmatrix's .config lines), the compile, the install.

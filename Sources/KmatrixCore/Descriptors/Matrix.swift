@@ -90,8 +90,11 @@ public struct Profile: Sendable, Equatable, Codable {
     public var options: [KernelOption]
     public var fragments: [String]
     public var description: String
+    /// Variables on every kernel make of this profile (`KCFLAGS`, `W=1`...): kmatrix runs
+    /// builds in a clean environment, so this is how flags reach them, as part of the key.
+    public var makeVariables: [String: String]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case base, options, fragments, description }
+    enum CodingKeys: String, CodingKey, CaseIterable { case base, options, fragments, description, makeVariables }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -100,6 +103,10 @@ public struct Profile: Sendable, Equatable, Codable {
         options = try c.value(.options, default: [])
         fragments = try c.value(.fragments, default: [])
         description = try c.value(.description, default: "")
+        makeVariables = try c.value(.makeVariables, default: [:])
+        for key in makeVariables.keys where ["ARCH", "CROSS_COMPILE", "O"].contains(key) || !isValidName(key) {
+            throw decoder.problem("'\(key)' cannot be set here: ARCH, CROSS_COMPILE and O come from the target and toolchain, and names are letters, digits, '_', '-'", at: CodingKeys.makeVariables)
+        }
         if baseIsMakeTarget, !Self.isValidConfigTarget(base) {
             throw decoder.problem("'\(base)' is not a config make target (letters, digits, '_', '.', '-', ending in 'config') nor a path to a config file", at: CodingKeys.base)
         }

@@ -17,10 +17,14 @@ public struct Toolchain: Sendable, Equatable, Codable {
     /// kernel, but a static busybox needs a libc, which Debian ships with gcc's cross
     /// packages). `nil` means this toolchain builds userspace itself.
     public var userspaceToolchain: String?
+    /// Other tools whose versions shape a kernel (Kconfig records the assembler's and the
+    /// linker's in `.config`): role to command, `{crossCompile}` replaced; each is asked
+    /// `--version` and its first line joins the cache keys.
+    public var tools: [String: String]
     public var file: String = ""
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case schema, name, description, makeVariables, compiler, versionArguments, architectures, userspaceToolchain
+        case schema, name, description, makeVariables, compiler, versionArguments, architectures, userspaceToolchain, tools
     }
 
     public init(from decoder: any Decoder) throws {
@@ -40,6 +44,12 @@ public struct Toolchain: Sendable, Equatable, Codable {
         architectures = try c.decode([String: ToolchainArch].self, forKey: .architectures)
         guard !architectures.isEmpty else { throw decoder.problem("lists no architecture", at: CodingKeys.architectures) }
         userspaceToolchain = try c.decodeIfPresent(String.self, forKey: .userspaceToolchain)
+        tools = try c.value(.tools, default: [:])
+    }
+
+    /// `tools` with `{crossCompile}` replaced for `arch`.
+    public func toolPaths(for arch: ToolchainArch) -> [String: String] {
+        tools.mapValues { $0.replacingOccurrences(of: "{crossCompile}", with: arch.crossCompile ?? "") }
     }
 
     public func compilerPath(for arch: ToolchainArch) -> String {

@@ -7,12 +7,17 @@ public struct Command: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Variables set (or, with `nil`, removed) on top of the inherited environment.
     public var environment: [String: String?]
     public var workingDirectory: String?
+    /// true: the command sees only `BuildEnvironment.allowed` of kmatrix's environment plus
+    /// `environment` (builds, whose outputs must follow from their inputs alone); nil or
+    /// false: kmatrix's environment plus `environment`.
+    public var cleanEnvironment: Bool?
 
-    public init(_ argv: [String], environment: [String: String?] = [:], workingDirectory: String? = nil) {
+    public init(_ argv: [String], environment: [String: String?] = [:], workingDirectory: String? = nil, cleanEnvironment: Bool? = nil) {
         precondition(!argv.isEmpty, "a command needs an executable")
         self.argv = argv
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.cleanEnvironment = cleanEnvironment
     }
 
     public var executable: String { argv[0] }
@@ -35,6 +40,19 @@ public func shellQuote(_ word: String) -> String {
     let safe = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
     if !word.isEmpty, word.unicodeScalars.allSatisfy({ safe.contains($0) }) { return word }
     return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+/// What a build may take from kmatrix's environment. Everything else (KCFLAGS, KCPPFLAGS,
+/// LLVM_IAS, MAKEFLAGS, KBUILD_*, CROSS_COMPILE, ARCH …) would change the result without
+/// changing a cache key; descriptors set such things explicitly (`makeVariables`).
+public enum BuildEnvironment {
+    public static let allowed: Set<String> = ["PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "TERM"]
+    /// ccache's own settings (where its cache lives, whether it is off) change speed, not output.
+    public static let allowedPrefixes = ["CCACHE_"]
+
+    public static func filtered(_ environment: [String: String]) -> [String: String] {
+        environment.filter { key, _ in allowed.contains(key) || allowedPrefixes.contains { key.hasPrefix($0) } }
+    }
 }
 
 extension Duration {

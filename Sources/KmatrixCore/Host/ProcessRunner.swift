@@ -40,6 +40,11 @@ public enum ProcessRunner {
     }
 
     static func environment(_ command: Command) -> Environment {
+        if command.cleanEnvironment == true {
+            var values = BuildEnvironment.filtered(ProcessInfo.processInfo.environment)
+            for (key, value) in command.environment { values[key] = value }
+            return .custom(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), $0.value) }))
+        }
         var updates: [Environment.Key: String?] = [:]
         for (key, value) in command.environment { updates[Environment.Key(stringLiteral: key)] = value }
         return .inherit.updating(updates)

@@ -15,6 +15,11 @@ public struct Cell: Sendable, Equatable {
     /// `target/toolchain/profile/rootfs`, e.g. `arm64-virt/gcc/tiny/initramfs`.
     public var id: String { "\(target.name)/\(toolchain.name)/\(profileName)/\(rootName)" }
 
+    /// Variables on every kernel make: the toolchain's, then the profile's (which win).
+    /// They are the only way flags such as KCFLAGS reach a build (its environment is
+    /// cleaned), and they are part of the cache keys.
+    public var makeVariables: [String: String] { toolchain.makeVariables.merging(profile.makeVariables) { _, profile in profile } }
+
     /// The toolchain entry for this cell's architecture (checked when the project loaded).
     public var toolchainArch: ToolchainArch { toolchain.architectures[target.userspace.debianArch]! }
 }

@@ -23,8 +23,9 @@ struct BusyboxStep: Step {
 
     func key(_ context: StepContext, _ plan: BusyboxPlan) async -> String? {
         guard let source = context.busyboxSource else { return nil }
-        guard let version = try? await context.compilers.version(plan.compiler, arguments: plan.versionArguments, packages: []) else { return nil }
-        return BusyboxBuilder.inputsHash(plan, sourceSha256: source.sha256, compilerVersion: version)
+        guard let version = try? await context.compilers.version(plan.compiler, arguments: plan.versionArguments, packages: []),
+              let libc = await BusyboxBuilder.libcIdentity(plan.compiler) else { return nil }
+        return BusyboxBuilder.inputsHash(plan, sourceSha256: source.sha256, compilerVersion: version, libc: libc)
     }
 
     /// The published install and its record, when the cache (or the upstream one) has them.

@@ -1,0 +1,101 @@
+import Foundation
+import KmatrixCore
+import KmatrixCrypto
+@testable import KmatrixKernel
+@testable import KmatrixScheduler
+import KmatrixTestSupport
+import KmatrixUserspace
+import Testing
+
+/// Every input that can change an output is part of its step's key, and only of the keys
+/// of the steps that depend on it: each input is changed in turn and the four cached
+/// steps' keys compared with the unchanged ones.
+@Suite("Cache keys hold every input")
+struct CacheKeyTests {
+    struct Inputs {
+        var compiler = "12.2.0"
+        var tools = ["assembler": "GNU assembler 2.40", "linker": "GNU ld 2.40", "pahole": "absent"]
+        var libc = String(repeating: "c", count: 64)
+    }
+
+    struct Keys: Equatable {
+        var config, build, busybox, rootfs: String
+    }
+
+    static let source = ResolvedSource(kind: .tarball, path: "/src.tar.xz", sha256: String(repeating: "a", count: 64), bytes: 1)
+
+    func keys(_ project: Project, _ inputs: Inputs = Inputs()) throws -> Keys {
+        let cell = try #require(project.cells.first { $0.target.name == "riscv64-virt" })
+        let toolchain = ToolchainIdentity(name: "gcc", compiler: "riscv64-linux-gnu-gcc", version: inputs.compiler, tools: inputs.tools)
+        let config = try KernelConfigInputs.assemble(cell: cell, project: project, source: Self.source, toolchain: toolchain)
+        // The verified .config follows from its inputs: stand in for it with their hash.
+        let configuration = KernelConfiguration(inputsFingerprint: config.fingerprint, configPath: "/b/.config",
+                                                configSHA256: SHA256.hex("config of \(config.fingerprint)"), requestedCount: 1,
+                                                mismatches: [], hasModules: false, seconds: 0, log: "/b/config.log", failure: nil)
+        let build = KernelBuildInputs(config: config, configuration: configuration, target: cell.target)
+        let plan = BusyboxPlan(target: cell.target, toolchain: cell.toolchain, project: project, workspace: Workspace(root: "/c"),
+                               sourceTree: "/c/src/busybox", jobs: 2)
+        let busybox = BusyboxBuilder.inputsHash(plan, sourceSha256: String(repeating: "b", count: 64), compilerVersion: "12.2.0",
+                                                libc: inputs.libc)
+        let rootfs = try ArtifactCache.key(RootfsStep.Inputs(busybox: busybox, kind: cell.rootDevice.kind.rawValue,
+                                                             filesystem: cell.rootDevice.filesystem, console: cell.target.console.device,
+                                                             consoleNode: cell.target.console.node, initMode: "unattended"))
+        return Keys(config: config.fingerprint, build: build.fingerprint, busybox: busybox, rootfs: rootfs)
+    }
+
+    /// Which of the four keys differ.
+    func changed(_ a: Keys, _ b: Keys) -> Set<String> {
+        var out: Set<String> = []
+        if a.config != b.config { out.insert("config") }
+        if a.build != b.build { out.insert("build") }
+        if a.busybox != b.busybox { out.insert("busybox") }
+        if a.rootfs != b.rootfs { out.insert("rootfs") }
+        return out
+    }
+
+    @Test func eachInputChangesExactlyTheKeysThatDependOnIt() throws {
+        let scratch = try ScratchProject(); defer { scratch.remove() }
+        let project = try Project.load(root: scratch.root)
+        let base = try keys(project)
+        #expect(try keys(project) == base, "keys are stable")
+
+        var inputs = Inputs()
+        inputs.compiler = "12.3.0"
+        #expect(changed(base, try keys(project, inputs)) == ["config", "build"])
+        for (role, version) in [("assembler", "GNU assembler 2.41"), ("linker", "GNU ld 2.41"), ("pahole", "v1.24")] {
+            inputs = Inputs()
+            inputs.tools[role] = version
+            #expect(changed(base, try keys(project, inputs)) == ["config", "build"], "\(role)")
+        }
+        inputs = Inputs()
+        inputs.libc = String(repeating: "d", count: 64)
+        #expect(changed(base, try keys(project, inputs)) == ["busybox", "rootfs"])
+
+        // A make variable set through a descriptor (the build sees no other environment).
+        try scratch.editJSON("matrix.json") { matrix in
+            var profiles = matrix["profiles"] as! [String: Any]
+            var tiny = profiles["tiny"] as! [String: Any]
+            tiny["makeVariables"] = ["KCFLAGS": "-O1"]
+            profiles["tiny"] = tiny
+            matrix["profiles"] = profiles
+        }
+        #expect(changed(base, try keys(try Project.load(root: scratch.root))) == ["config", "build"])
+
+        // A fragment file's bytes.
+        let fresh = try ScratchProject(); defer { fresh.remove() }
+        try FileManager.default.createDirectory(atPath: "\(fresh.root)/Fragments", withIntermediateDirectories: true)
+        try fresh.write("Fragments/extra.config", "CONFIG_PRINTK_TIME=y\n")
+        try fresh.editJSON("matrix.json") { $0["fragments"] = ["Fragments/extra.config"] }
+        let withFragment = try keys(try Project.load(root: fresh.root))
+        try fresh.write("Fragments/extra.config", "# CONFIG_PRINTK_TIME is not set\n")
+        #expect(changed(withFragment, try keys(try Project.load(root: fresh.root))) == ["config", "build"])
+
+        // Targets fields: the console reaches only the rootfs, the image target only the build.
+        let target = try ScratchProject(); defer { target.remove() }
+        try target.edit("Targets/riscv64-virt.json", replacing: "\"device\": \"ttyS0\"", with: "\"device\": \"ttyS1\"")
+        #expect(changed(base, try keys(try Project.load(root: target.root))) == ["rootfs"])
+        let image = try ScratchProject(); defer { image.remove() }
+        try image.edit("Targets/riscv64-virt.json", replacing: "\"target\": \"Image\"", with: "\"target\": \"Image.gz\"")
+        #expect(changed(base, try keys(try Project.load(root: image.root))) == ["build"])
+    }
+}
