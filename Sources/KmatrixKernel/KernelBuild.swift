@@ -140,12 +140,12 @@ public enum KernelBuild {
             paths.map { "\(plan.buildDirectory)/\($0)" }.first { FileManager.default.fileExists(atPath: $0) }
         }
         if let image = find(kernel.image.paths) {
-            record.artifacts.image = try publish(image, to: outputDirectory, as: kernel.image.fileName)
+            record.artifacts.image = try await publishOffThePool(image, to: outputDirectory, as: kernel.image.fileName)
             record.imageBytes = fileSize(image)
         } else {
             missing.append("image \(kernel.image.paths.joined(separator: " or "))")
         }
-        record.artifacts.vmlinux = try publish("\(plan.buildDirectory)/vmlinux", to: outputDirectory, as: "vmlinux")
+        record.artifacts.vmlinux = try await publishOffThePool("\(plan.buildDirectory)/vmlinux", to: outputDirectory, as: "vmlinux")
         if record.artifacts.vmlinux == nil { missing.append("vmlinux") }
         record.artifacts.systemMap = try publish("\(plan.buildDirectory)/System.map", to: outputDirectory, as: "System.map")
         if record.artifacts.systemMap == nil { missing.append("System.map") }
@@ -157,7 +157,7 @@ public enum KernelBuild {
             }
         }
         if inputs.modules {
-            record.artifacts.modules = try publish("\(staging)/lib/modules", to: outputDirectory, as: "modules")
+            record.artifacts.modules = try await publishOffThePool("\(staging)/lib/modules", to: outputDirectory, as: "modules")
             if record.artifacts.modules == nil { missing.append("staged modules \(staging)/lib/modules") }
         }
         if !missing.isEmpty {
@@ -212,6 +212,12 @@ public enum KernelBuild {
 
     static func isSymlink(_ path: String) -> Bool {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+    }
+
+    /// `publish` on a thread of its own: vmlinux and the modules run to many megabytes, and
+    /// the cooperative pool (one thread per core) also runs the boot watchers.
+    static func publishOffThePool(_ path: String, to directory: String, as name: String) async throws(KmatrixError) -> String? {
+        try await Blocking.run { () throws(KmatrixError) -> String? in try publish(path, to: directory, as: name) }
     }
 
     /// Copies a file or folder into `directory` under `name`; `nil` when it does not exist.
