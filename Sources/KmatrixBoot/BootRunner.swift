@@ -70,8 +70,10 @@ public enum BootRunner {
             // The console closed on its own: QEMU exited (a guest reboot under -no-reboot,
             // a panic with panic=-1, or QEMU's refusal). Decide from the log and the exit.
             watch.finish(at: seconds)
+            var signal: Int32?
+            if case .signaled(let number) = termination, !ProcessGroups.stopping { signal = number }
             let exit = QemuExit(status: termination.description, failed: termination != .exited(0),
-                                standardError: watched.standardError)
+                                standardError: watched.standardError, signal: signal)
             verdict = BootVerdict.judge(watch, now: seconds, timeouts: timeouts, exit: exit)
         }
         let final = verdict ?? BootVerdict(outcome: .timeout, reason: "interrupted before the outcome was known", evidenceAt: nil)

@@ -181,11 +181,15 @@ public struct QemuExit: Sendable, Equatable {
     public var status: String
     public var failed: Bool
     public var standardError: String
+    /// Set when something other than kmatrix killed QEMU with a signal (the OOM killer, a
+    /// user, a crash): the host's doing, whatever the guest had printed.
+    public var signal: Int32?
 
-    public init(status: String, failed: Bool, standardError: String) {
+    public init(status: String, failed: Bool, standardError: String, signal: Int32? = nil) {
         self.status = status
         self.failed = failed
         self.standardError = standardError
+        self.signal = signal
     }
 }
 
@@ -213,6 +217,11 @@ public struct BootVerdict: Sendable, Equatable {
             case .hang: .hang
             }
             return BootVerdict(outcome: outcome, reason: failure.headline, evidenceAt: failure.seenAt)
+        }
+        if let exit, let signal = exit.signal {
+            let name = String(cString: strsignal(signal))
+            return BootVerdict(outcome: .qemuError, reason: "QEMU was killed by signal \(signal) (\(name))"
+                + (watch.kernelSpoke ? " after the kernel had printed; the guest is not to blame" : ""), evidenceAt: now)
         }
         if let exit {
             let message = exit.standardError.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -219,6 +219,20 @@ struct ConsoleWatchTests {
         #expect(verdict?.reason.contains("-bogus: invalid option") == true)
     }
 
+    /// QEMU killed from outside after Linux had printed (and init had started) is the host's
+    /// failure, named by its signal, not the guest's (`panic` or `init-failed` before).
+    @Test func qemuKilledBySignalAfterLinuxPrintedIsQemuError() {
+        var watch = ConsoleWatch()
+        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.9] Run /init as init process\n", at: 1)
+        let exit = QemuExit(status: "killed by signal 9", failed: true, standardError: "", signal: SIGKILL)
+        let verdict = BootVerdict.judge(watch, now: 1.2, timeouts: timeouts, exit: exit)
+        #expect(verdict?.outcome == .qemuError)
+        #expect(verdict?.reason.contains("signal 9 (Killed)") == true, "\(verdict?.reason ?? "")")
+        // The same end without the signal (the guest reset itself) stays the guest's.
+        let reset = QemuExit(status: "exit status 0", failed: false, standardError: "")
+        #expect(BootVerdict.judge(watch, now: 1.2, timeouts: timeouts, exit: reset)?.outcome == .initFailed)
+    }
+
     @Test func rebootWithoutMarkerAfterInitIsInitFailed() {
         var watch = ConsoleWatch()
         feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.9] Run /init as init process\n[    1.0] reboot: Restarting system\n", at: 1)
