@@ -1,5 +1,6 @@
 import Foundation
 import KmatrixCore
+import KmatrixCrypto
 
 /// One thing in a root filesystem, described rather than created: device nodes and owners
 /// need no root because they only ever exist as archive entries or image inodes.
@@ -163,4 +164,30 @@ private func minor(_ dev: dev_t) -> UInt32 {
     let low = d & 0xff
     let high = (d >> 12) & 0xffff_ff00
     return UInt32(truncatingIfNeeded: low | high)
+}
+
+extension RootfsTree {
+    /// The tree's content as a hash: every entry's path, kind, mode, owner, hard links and,
+    /// for files, the sha256 of their bytes. Whatever goes into the image (busybox, modules,
+    /// an overlay, a cpio list's files, kmatrix's own scripts) changes it; host paths and
+    /// times do not.
+    public func digest() throws(KmatrixError) -> String {
+        var lines: [String] = []
+        for entry in ordered() {
+            let kind: String
+            switch entry.kind {
+            case .directory: kind = "dir"
+            case .file(let source):
+                do { kind = "file \(try SHA256.hex(fileAt: source))" } catch { throw .host("cannot read \(source) for the rootfs") }
+            case .contents(let bytes): kind = "file \(SHA256.hex(Data(bytes)))"
+            case .symlink(let target): kind = "link \(target)"
+            case .characterDevice(let major, let minor): kind = "char \(major):\(minor)"
+            case .blockDevice(let major, let minor): kind = "block \(major):\(minor)"
+            case .fifo: kind = "fifo"
+            case .socket: kind = "socket"
+            }
+            lines.append("\(entry.path) \(kind) \(String(entry.mode, radix: 8)) \(entry.uid):\(entry.gid) \(entry.hardLinks.joined(separator: ","))")
+        }
+        return SHA256.hex(lines.joined(separator: "\n"))
+    }
 }

@@ -98,4 +98,24 @@ struct CacheKeyTests {
         try image.edit("Targets/riscv64-virt.json", replacing: "\"target\": \"Image\"", with: "\"target\": \"Image.gz\"")
         #expect(changed(base, try keys(try Project.load(root: image.root))) == ["build"])
     }
+
+    /// The rootfs key holds the content of what goes in: an overlay file edited to other
+    /// bytes of the same size is a new image (a listing of paths and sizes missed it).
+    @Test func anOverlayEditOfTheSameSizeChangesTheRootfsKey() throws {
+        let root = NSTemporaryDirectory() + "kmatrix-rootfs-key-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(root)/install/bin", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: "\(root)/overlay/etc", withIntermediateDirectories: true)
+        fm.createFile(atPath: "\(root)/install/bin/busybox", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+        func key() throws -> String {
+            let tree = try Rootfs.assemble(RootfsOptions(busyboxInstall: "\(root)/install", rootDevice: .initramfs, overlay: "\(root)/overlay"))
+            return try tree.digest()
+        }
+        try Data("one\n".utf8).write(to: URL(fileURLWithPath: "\(root)/overlay/etc/motd"))
+        let first = try key()
+        #expect(try key() == first)
+        try Data("two\n".utf8).write(to: URL(fileURLWithPath: "\(root)/overlay/etc/motd"))
+        #expect(try key() != first)
+    }
 }

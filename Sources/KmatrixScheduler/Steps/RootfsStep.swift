@@ -30,7 +30,7 @@ struct RootfsStep: Step {
     var dependencies: [StepID] { [busyboxID, kernelID] }
 
     /// Bumped when what the step writes changes meaning, so old entries are not reused.
-    static let format = "kmatrix-rootfs-3"
+    static let format = "kmatrix-rootfs-4"
 
     struct Inputs: Encodable {
         var format = RootfsStep.format
@@ -40,9 +40,9 @@ struct RootfsStep: Step {
         var console: String
         var consoleNode: ConsoleNode?
         var initMode: String
-        var modules: String?
-        var overlay: String?
-        var cpioList: String?
+        /// `RootfsTree.digest()`: the content of every file that goes in (busybox, modules,
+        /// an overlay, a cpio list's files), so an edit to any of them is a new image.
+        var tree: String?
     }
 
     var fileName: String {
@@ -62,16 +62,10 @@ struct RootfsStep: Step {
         return try StagedModules.find(stage: (modules as NSString).deletingLastPathComponent)
     }
 
-    func inputs(_ context: StepContext, busybox: BusyboxBuildRecord, modules: StagedModules?) throws(KmatrixError) -> Inputs {
-        let settings = context.settings.rootfs
-        var cpioList: String?
-        if let list = settings.cpioList {
-            do { cpioList = try SHA256.hex(fileAt: list) } catch { throw .badInput("cannot read the cpio list \(list)") }
-        }
-        return Inputs(busybox: busybox.inputsHash, kind: cell.rootDevice.kind.rawValue, filesystem: cell.rootDevice.filesystem,
-                      console: cell.target.console.device, consoleNode: cell.target.console.node, initMode: settings.initMode.rawValue,
-                      modules: modules.map { SHA256.hex($0.release + "\n" + treeListing($0.directory)) },
-                      overlay: settings.overlay.map { SHA256.hex(treeListing($0)) }, cpioList: cpioList)
+    func inputs(busybox: BusyboxBuildRecord, tree: RootfsTree, initMode: RootfsOptions.InitMode) throws(KmatrixError) -> Inputs {
+        Inputs(busybox: busybox.inputsHash, kind: cell.rootDevice.kind.rawValue, filesystem: cell.rootDevice.filesystem,
+               console: cell.target.console.device, consoleNode: cell.target.console.node, initMode: initMode.rawValue,
+               tree: try tree.digest())
     }
 
     func tree(_ context: StepContext, busybox: BusyboxBuildRecord, modules: StagedModules?) throws(KmatrixError) -> RootfsTree {
@@ -84,13 +78,16 @@ struct RootfsStep: Step {
 
     /// The image's size: a power of two for disks (QEMU refuses any other SD card size,
     /// "SD card size has to be a power of 2"; virtio does not mind), else what the tree needs.
+    func imageSizeKiB(_ tree: RootfsTree) -> Int {
+        let size = FilesystemImage.suggestedSizeKiB(tree)
+        return cell.rootDevice.kind == .disk ? powerOfTwoKiB(size) : size
+    }
+
     func commands(_ context: StepContext, tree: RootfsTree) -> [Command] {
         guard cell.rootDevice.kind != .initramfs else { return [] }
-        var size = FilesystemImage.suggestedSizeKiB(tree)
-        if cell.rootDevice.kind == .disk { size = powerOfTwoKiB(size) }
         let work = workImage(context)
         return FilesystemImage.commands(tree, filesystem: cell.rootDevice.filesystem ?? "ext2", output: work.image,
-                                        directory: work.directory, sizeKiB: size)
+                                        directory: work.directory, sizeKiB: imageSizeKiB(tree))
     }
 
     var packingNote: String {
@@ -107,7 +104,7 @@ struct RootfsStep: Step {
               let tree = try? tree(context, busybox: busybox, modules: nil) else {
             return planned(note: note + "; the image size follows from the busybox build", commands: [])
         }
-        let key = try? ArtifactCache.key(inputs(context, busybox: busybox, modules: nil))
+        let key = try? ArtifactCache.key(inputs(busybox: busybox, tree: tree, initMode: context.settings.rootfs.initMode))
         return planned(note: note, commands: commands(context, tree: tree), key: key,
                        cached: key.map { context.lookup(.rootfs, $0) != nil } ?? false)
     }
@@ -118,9 +115,9 @@ struct RootfsStep: Step {
             let busybox = try stepInputs.busybox(busyboxID)
             let kernel = try? stepInputs.kernel(kernelID)
             let modules = try stagedModules(context, kernel: kernel)
-            let inputs = try inputs(context, busybox: busybox, modules: modules)
-            let key = try ArtifactCache.key(inputs)
             let tree = try tree(context, busybox: busybox, modules: modules)
+            let inputs = try inputs(busybox: busybox, tree: tree, initMode: context.settings.rootfs.initMode)
+            let key = try ArtifactCache.key(inputs)
             let commands = commands(context, tree: tree)
             if let entry = context.lookup(.rootfs, key) {
                 return published("\(entry)/\(fileName)", key: key, cacheHit: true, commands: commands, context)
@@ -152,10 +149,8 @@ struct RootfsStep: Step {
             return
         }
         let work = workImage(context)
-        var size = FilesystemImage.suggestedSizeKiB(tree)
-        if cell.rootDevice.kind == .disk { size = powerOfTwoKiB(size) }
         _ = try await FilesystemImage.make(tree, filesystem: cell.rootDevice.filesystem ?? "ext2", output: work.image,
-                                           directory: work.directory, sizeKiB: size, logPath: log ?? "\(work.image).log")
+                                           directory: work.directory, sizeKiB: imageSizeKiB(tree), logPath: log ?? "\(work.image).log")
         try? FileManager.default.removeItem(atPath: work.directory)
         guard rename(work.image, output) == 0 else { throw .host("cannot move \(work.image) to \(output): \(String(cString: strerror(errno)))") }
     }

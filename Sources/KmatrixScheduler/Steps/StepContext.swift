@@ -156,11 +156,3 @@ func copyLog(_ source: String, to destination: String?) {
 func fileSize(_ path: String) -> UInt64? {
     (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? UInt64
 }
-
-/// Paths and sizes of every file under `path`, for hashing a tree of modules or an overlay.
-func treeListing(_ path: String) -> String {
-    guard let walker = FileManager.default.enumerator(atPath: path) else { return "" }
-    var lines: [String] = []
-    while let name = walker.nextObject() as? String { lines.append("\(name) \(fileSize("\(path)/\(name)") ?? 0)") }
-    return lines.sorted().joined(separator: "\n")
-}
