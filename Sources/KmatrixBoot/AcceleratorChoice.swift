@@ -39,6 +39,9 @@ public actor AcceleratorChoice {
     /// The conventional place of the verdict in a workspace.
     public static func cacheFile(in workspace: Workspace) -> String { "\(workspace.root)/probe/kvm-verdict.json" }
 
+    /// The last verdict kept in `workspace`, without probing (what `kmatrix plan` shows).
+    public static func lastVerdict(in workspace: Workspace) -> KvmProbe? { read(cacheFile(in: workspace))?.probe }
+
     public func choose(for target: Target) async -> Choice {
         guard let kvmArch = target.qemu.kvmHostArch else {
             return Choice(accelerator: .tcg, reason: "\(target.name) names no host architecture for KVM")

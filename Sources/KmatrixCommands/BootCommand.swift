@@ -107,7 +107,7 @@ struct BootCommand: AsyncParsableCommand {
             }
         }
         let finished = try await runPart(options, settings, upstream: upstream)
-        var records: [(String, BootRecord?, MatrixRun.Finished?)] = []
+        var records: [(String, BootRecord?)] = []
         for cell in finished.results.cells {
             var record: BootRecord?
             if case .boot(let made)? = finished.outcomes[StepID(.boot, cell.id)]?.output { record = made }
@@ -115,7 +115,7 @@ struct BootCommand: AsyncParsableCommand {
                 print("== \(cell.id): not booted: \(cell.outcome.rawValue) in \(cell.failedStep ?? "?")")
                 for line in cell.excerpt.prefix(12) { print("  | \(line)") }
             }
-            records.append((cell.id, record, finished))
+            records.append((cell.id, record))
         }
         if finished.results.run.interrupted { throw ExitCode(130) }
         let expects = Dictionary(project.cells.map { ($0.id, $0.expect?.rawValue) }, uniquingKeysWith: { a, _ in a })

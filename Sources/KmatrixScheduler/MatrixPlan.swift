@@ -31,7 +31,7 @@ public struct MatrixPlan: Sendable, Encodable {
                             sources: PlanSources? = nil) async throws(KmatrixError) -> MatrixPlan {
         let graph = CellGraph(cells: cells, project: project, settings: settings)
         let context = try await MatrixRun.context(project: project, workspace: workspace, settings: settings, runDirectory: nil,
-                                                  cells: cells, needs: graph.sourceKinds, sources: sources)
+                                                  needs: graph.sourceKinds, sources: sources)
         var planned: [StepID: PlannedStep] = [:]
         for id in graph.order {
             guard let step = graph.steps[id] else { continue }

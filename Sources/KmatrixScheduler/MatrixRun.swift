@@ -72,7 +72,7 @@ public struct MatrixRun: Sendable {
 
         let cellGraph = CellGraph(cells: cells, project: project, settings: settings)
         let context = try await Self.context(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
-                                             cells: cells, needs: cellGraph.sourceKinds)
+                                             needs: cellGraph.sourceKinds)
         let graph = cellGraph.graph(context)
         let problems = graph.validate()
         guard problems.isEmpty else { throw .host("kmatrix planned a broken step graph: \(problems.joined(separator: "; "))") }
@@ -121,7 +121,7 @@ public struct MatrixRun: Sendable {
         // The configured size limit, kept while the lock is still held; this run's entries stay.
         if let limit = try? CacheLimit.configured(workspaceRoot: workspace.root) {
             let used = Set(outcomes.values.compactMap(\.key))
-            _ = try? ArtifactCache(root: workspace.cache).collectGarbage(maxBytes: limit, keeping: used)
+            _ = try? context.cache.collectGarbage(maxBytes: limit, keeping: used)
         }
         let latest = "\(workspace.runs)/latest"
         try? FileManager.default.removeItem(atPath: latest)
@@ -132,7 +132,7 @@ public struct MatrixRun: Sendable {
     /// What the steps share. Without `runDirectory` (planning) nothing is started: no
     /// jobserver, no KVM probe, missing sources are left nil for the plan to name.
     static func context(project: Project, workspace: Workspace, settings: RunSettings, runDirectory: String?,
-                        cells: [Cell], needs: Set<StepKind> = [.sourceKernel, .sourceBusybox],
+                        needs: Set<StepKind> = [.sourceKernel, .sourceBusybox],
                         sources: PlanSources? = nil) async throws(KmatrixError) -> StepContext {
         let planning = runDirectory == nil
         func resolve(_ spec: SourceSpec, _ what: String) throws(KmatrixError) -> ResolvedSource? {
@@ -166,7 +166,6 @@ public struct MatrixRun: Sendable {
         }
         return StepContext(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
                            kernelSource: kernelSource, busyboxSource: busyboxSource, jobserver: jobserver, cache: cache,
-                           upstream: settings.upstreamCache.map { ArtifactCache(root: Workspace(root: $0).cache) },
                            upstreamWorkspace: settings.upstreamCache.map { Workspace(root: $0) },
                            accelerators: accelerators, ccache: ProcessRunner.which("ccache"), compilers: CompilerVersions())
     }

@@ -61,11 +61,10 @@ struct BootStep: Step {
     /// could run the target under KVM and a recent probe verdict says KVM works.
     static func plannedAccelerator(_ cell: Cell, workspace: Workspace) -> (Accelerator, String) {
         guard cell.target.qemu.kvmHostArch == KvmProbe.hostArch else { return (.tcg, "TCG: not this host's architecture") }
-        struct Verdict: Decodable { struct Probe: Decodable { var usable: Bool }; var probe: Probe }
-        guard let verdict = readJSON(Verdict.self, AcceleratorChoice.cacheFile(in: workspace)) else {
+        guard let verdict = AcceleratorChoice.lastVerdict(in: workspace) else {
             return (.tcg, "TCG unless the KVM probe (not run yet) proves KVM boots Linux here")
         }
-        return verdict.probe.usable ? (.kvm, "KVM: the last probe proved it") : (.tcg, "TCG: the last KVM probe failed")
+        return verdict.usable ? (.kvm, "KVM: the last probe proved it") : (.tcg, "TCG: the last KVM probe failed")
     }
 
     func plan(_ context: StepContext) async -> PlannedStep {

@@ -32,12 +32,14 @@ struct SourceStep: Step {
         guard let source = source(context) else {
             return .failed(.infrastructure, "the \(name) source is missing (see kmatrix doctor)")
         }
+        // A tree in place, or a finished unpack (ours or the upstream cache's).
         let planned = context.sourceTree(source, name: name)
-        let existed = source.kind == .tree || SourceTree.isComplete(planned)
-        if existed { return .passed(planned, output: .source(tree: planned), cacheHit: true, key: source.sha256) }
+        if source.kind == .tree || SourceTree.isComplete(planned) {
+            return .passed(planned, output: .source(tree: planned), cacheHit: true, key: source.sha256)
+        }
         do {
             let tree = try await SourceTree.prepare(source, workspace: context.workspace, name: name)
-            return .passed(existed ? tree : "unpacked \(source.path) into \(tree)", output: .source(tree: tree), cacheHit: existed, key: source.sha256)
+            return .passed("unpacked \(source.path) into \(tree)", output: .source(tree: tree), key: source.sha256)
         } catch {
             return .host(error)
         }

@@ -19,13 +19,12 @@ struct StepContext: Sendable {
     let cache: ArtifactCache
     /// A second cache read before building: a shared, read-only cache (a team's, a CI
     /// artifact store's, a test fixture's). Hits are served from it; nothing is written there.
-    let upstream: ArtifactCache?
     let upstreamWorkspace: Workspace?
     let accelerators: AcceleratorChoice?
     let ccache: String?
     let compilers: CompilerVersions
 
-    var planning: Bool { runDirectory == nil }
+    var upstream: ArtifactCache? { upstreamWorkspace.map { ArtifactCache(root: $0.cache) } }
 
     /// A step's log in the run directory (nil when planning).
     func logPath(_ id: StepID) -> String? {

@@ -133,29 +133,30 @@ struct StepFailure: Error {
 struct StepInputs: Sendable {
     let outcomes: [StepID: StepOutcome]
 
+    /// The output of `id`, as `extract` reads it; a passed dependency without it is a failure.
+    func output<T>(_ id: StepID, _ what: String, _ extract: (StepOutput) -> T?) throws(StepFailure) -> T {
+        guard let output = outcomes[id]?.output, let value = extract(output) else { throw .missing(what, from: id) }
+        return value
+    }
+
     func tree(_ id: StepID) throws(StepFailure) -> String {
-        guard case .source(let tree)? = outcomes[id]?.output else { throw .missing("source tree", from: id) }
-        return tree
+        try output(id, "source tree") { if case .source(let tree) = $0 { tree } else { nil } }
     }
 
     func config(_ id: StepID) throws(StepFailure) -> ConfigOutput {
-        guard case .config(let config)? = outcomes[id]?.output else { throw .missing("configuration", from: id) }
-        return config
+        try output(id, "configuration") { if case .config(let config) = $0 { config } else { nil } }
     }
 
     func kernel(_ id: StepID) throws(StepFailure) -> KernelBuildRecord {
-        guard case .kernel(let record)? = outcomes[id]?.output else { throw .missing("kernel record", from: id) }
-        return record
+        try output(id, "kernel record") { if case .kernel(let record) = $0 { record } else { nil } }
     }
 
     func busybox(_ id: StepID) throws(StepFailure) -> BusyboxBuildRecord {
-        guard case .busybox(let record)? = outcomes[id]?.output else { throw .missing("busybox record", from: id) }
-        return record
+        try output(id, "busybox record") { if case .busybox(let record) = $0 { record } else { nil } }
     }
 
     func rootfs(_ id: StepID) throws(StepFailure) -> RootfsOutput {
-        guard case .rootfs(let output)? = outcomes[id]?.output else { throw .missing("root filesystem image", from: id) }
-        return output
+        try output(id, "root filesystem image") { if case .rootfs(let output) = $0 { output } else { nil } }
     }
 }
 
