@@ -13,6 +13,14 @@ struct FixtureCommands {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }()
 
+    /// The newest finished (not interrupted) run of `matrix` in the fixture cache that `accept` takes.
+    static func lastRun(_ matrix: String, where accept: (RunResults) -> Bool = { _ in true }) -> RunResults? {
+        let runs = (try? FileManager.default.contentsOfDirectory(atPath: shared.runs)) ?? []
+        return runs.filter { $0 != "latest" }.sorted().reversed().lazy
+            .compactMap { try? RunResults.load(from: "\(shared.runs)/\($0)") }
+            .first { $0.run.matrix == matrix && !$0.run.interrupted && accept($0) }
+    }
+
     /// The private cache: its own folder, with the fixture's source tarballs linked.
     let cache: String
     /// A stand-in for the fixture that holds all of it but the kinds left out (links).

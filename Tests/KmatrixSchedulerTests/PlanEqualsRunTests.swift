@@ -10,15 +10,12 @@ import Testing
 /// matrices before the tests, so the fixture cache holds those runs.
 @Suite("plan equals run")
 struct PlanEqualsRunTests {
-    static let cache = Workspace(root: Workspace.defaultRoot())
+    static let cache = FixtureCommands.shared
     static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
-    /// The newest complete run of `matrix` in the fixture cache.
+    /// The newest complete run of `matrix` (one that booted) in the fixture cache.
     static func lastRun(of matrix: String) -> RunResults? {
-        let runs = (try? FileManager.default.contentsOfDirectory(atPath: cache.runs)) ?? []
-        return runs.filter { $0 != "latest" }.sorted().reversed().lazy
-            .compactMap { try? RunResults.load(from: "\(cache.runs)/\($0)") }
-            .first { $0.run.matrix == matrix && !$0.run.interrupted && $0.steps.contains { $0.kind == .boot } }
+        FixtureCommands.lastRun(matrix) { $0.steps.contains { $0.kind == .boot } }
     }
 
     static let reason: Comment = "needs a finished `kmatrix run` of the matrix in the cache (Scripts/test makes them)"

@@ -11,14 +11,11 @@ import Testing
 /// (but no rootfs) from the fixture through `--cache-from`.
 @Suite("kmatrix rootfs equals run", .serialized)
 struct RootfsIdentityTests {
-    static let shared = Workspace(root: Workspace.defaultRoot())
     static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
+    /// The newest run of `matrix` in which every cell passed.
     static func lastRun(_ matrix: String) -> RunResults? {
-        let runs = (try? FileManager.default.contentsOfDirectory(atPath: shared.runs)) ?? []
-        return runs.filter { $0 != "latest" }.sorted().reversed().lazy
-            .compactMap { try? RunResults.load(from: "\(shared.runs)/\($0)") }
-            .first { $0.run.matrix == matrix && !$0.run.interrupted && $0.cells.allSatisfy(\.passed) }
+        FixtureCommands.lastRun(matrix) { $0.cells.allSatisfy(\.passed) }
     }
 
     static var ready: Bool { FixtureCommands.binary != nil && lastRun("matrix.json") != nil && lastRun("Matrices/root-devices.json") != nil }
