@@ -185,6 +185,9 @@ public struct KernelBuildInputs: Sendable, Hashable, Codable {
     public var configSHA256: String
     public var imageTarget: String
     public var dtbTargets: [String]
+    /// Where the image and DTBs are looked for in the build tree: they decide which files
+    /// are published, under which names.
+    public var artifactPaths: [String]
     /// Whether modules are built and staged (the config has some `=m`).
     public var modules: Bool
 
@@ -197,16 +200,18 @@ public struct KernelBuildInputs: Sendable, Hashable, Codable {
         configSHA256 = configuration.configSHA256 ?? ""
         imageTarget = target.kernel.image.target
         dtbTargets = target.kernel.dtbs.map(\.target)
+        artifactPaths = target.kernel.image.paths + target.kernel.dtbs.flatMap(\.paths)
         modules = configuration.hasModules
     }
 
     public var fingerprint: String {
-        var lines = ["kmatrix-kernel-build-1", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
+        var lines = ["kmatrix-kernel-build-2", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
                      "compiler=\(toolchain.compiler)", "version=\(toolchain.version)", "config=\(configSHA256)",
                      "image=\(imageTarget)", "modules=\(modules)"]
         lines += toolchain.toolLines
         lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
         lines += dtbTargets.map { "dtb \($0)" }
+        lines += artifactPaths.map { "path \($0)" }
         return SHA256.hex(lines.joined(separator: "\n"))
     }
 }

@@ -53,7 +53,8 @@ public enum BusyboxBuilder {
     /// Everything the build depends on; a record with the same hash is reused.
     public static func inputsHash(_ plan: BusyboxPlan, sourceSha256: String, compilerVersion: String, libc: String,
                                   makeArguments: [String] = []) -> String {
-        let inputs = ["busybox-build-v2", sourceSha256, plan.crossCompile ?? "", compilerVersion, "libc \(libc)"] + plan.configLines + makeArguments
+        let inputs = ["busybox-build-v3", sourceSha256, plan.crossCompile ?? "", plan.compiler, compilerVersion, "libc \(libc)"]
+            + plan.configLines + makeArguments
         return SHA256.hex(inputs.joined(separator: "\n"))
     }
 

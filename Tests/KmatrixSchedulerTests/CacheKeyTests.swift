@@ -97,6 +97,11 @@ struct CacheKeyTests {
         let image = try ScratchProject(); defer { image.remove() }
         try image.edit("Targets/riscv64-virt.json", replacing: "\"target\": \"Image\"", with: "\"target\": \"Image.gz\"")
         #expect(changed(base, try keys(try Project.load(root: image.root))) == ["build"])
+        // Where the image is looked for decides what is published: the build's key.
+        let path = try ScratchProject(); defer { path.remove() }
+        try path.edit("Targets/riscv64-virt.json", replacing: "\"paths\": [\"arch/riscv/boot/Image\"]",
+                      with: "\"paths\": [\"arch/riscv/boot/Image\", \"Image\"]")
+        #expect(changed(base, try keys(try Project.load(root: path.root))) == ["build"])
     }
 
     /// The rootfs key holds the content of what goes in: an overlay file edited to other
