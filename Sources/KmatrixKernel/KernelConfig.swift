@@ -46,10 +46,20 @@ public struct RequestedOption: Sendable, Hashable, Codable {
     public var option: KernelOption
     /// `target arm-vexpress-a9`, `profile tiny (Fragments/debug.config)`, `cell`...
     public var origin: String
+    /// The symbol's name in older kernels (a target's `kernel.formerNames`): a kernel
+    /// that lacks `option.name` but has this one with the value satisfies the request.
+    public var formerName: String?
 
-    public init(_ option: KernelOption, origin: String) {
+    public init(_ option: KernelOption, origin: String, formerName: String? = nil) {
         self.option = option
         self.origin = origin
+        self.formerName = formerName
+    }
+
+    /// The fragment lines: the option, and under its former name too (Kconfig ignores a
+    /// symbol the kernel does not have).
+    public var configLines: [String] {
+        [option.configLine] + (formerName.map { [KernelOption(name: $0, value: option.value).configLine] } ?? [])
     }
 }
 
@@ -80,6 +90,9 @@ public enum ConfigVerification {
             let name = request.option.name
             let actual = config.value(name)
             guard !sameValue(request.option.value, actual) else { return nil }
+            // Renamed between kernel versions: this kernel knows only the old name.
+            if let former = request.formerName, !config.mentions(name), config.mentions(former),
+               sameValue(request.option.value, config.value(former)) { return nil }
             return OptionMismatch(name: name, requested: request.option.value, actual: actual,
                                   absent: !config.mentions(name), origin: request.origin)
         }

@@ -114,7 +114,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
         var index: [String: Int] = [:]
         for (origin, options) in sources {
             for option in options {
-                let request = RequestedOption(option, origin: origin)
+                let request = RequestedOption(option, origin: origin, formerName: target.kernel.formerNames[option.name])
                 if let at = index[option.name] { requested[at] = request } else {
                     index[option.name] = requested.count
                     requested.append(request)
@@ -123,7 +123,10 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
         }
 
         let base: KernelConfigBase
-        if cell.profile.baseIsMakeTarget {
+        if cell.profile.base == "defconfig" {
+            // Each board's own: `x86_64_defconfig`, `vexpress_defconfig`, arm64's `defconfig`.
+            base = .makeTarget(target.kernel.defconfig)
+        } else if cell.profile.baseIsMakeTarget {
             base = .makeTarget(cell.profile.base)
         } else {
             let path = Project.resolveFragment(cell.profile.base, descriptor: matrix.file, root: project.root)
@@ -154,7 +157,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
 
     /// The fragment file the configure step writes and merges: one line per option.
     public var fragmentText: String {
-        (["# written by kmatrix: every option this cell asks for"] + requested.map(\.option.configLine)).joined(separator: "\n") + "\n"
+        (["# written by kmatrix: every option this cell asks for"] + requested.flatMap(\.configLines)).joined(separator: "\n") + "\n"
     }
 
     /// A stable hash of what decides the config (not of who asked for what).
@@ -167,7 +170,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
         case .makeTarget(let target): lines.append("base make \(target)")
         case .file(_, let sha256): lines.append("base file \(sha256)")
         }
-        lines += requested.map { "option \($0.option.configLine)" }
+        lines += requested.map { "option \($0.option.configLine)" + ($0.formerName.map { " formerly \($0)" } ?? "") }
         return SHA256.hex(lines.joined(separator: "\n"))
     }
 }

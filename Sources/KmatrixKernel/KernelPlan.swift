@@ -49,9 +49,23 @@ public struct KernelPlan: Sendable {
         return Command(argv + targets, environment: commandEnvironment, cleanEnvironment: true)
     }
 
-    /// The reproducible defaults with the caller's additions on top.
+    /// The reproducible defaults, ccache's settings, then the caller's additions on top.
     public var commandEnvironment: [String: String?] {
-        Self.reproducibleEnvironment.merging(environment) { _, caller in caller }
+        Self.reproducibleEnvironment.merging(ccacheEnvironment) { _, ccache in ccache }.merging(environment) { _, caller in caller }
+    }
+
+    /// Where ccache logs this build's hits and misses.
+    public var ccacheStatsLog: String { "\(buildDirectory)/ccache-stats.log" }
+
+    /// ccache shared by every cell and run: paths under the folder that holds both the
+    /// source tree and the build directory are hashed relative to it, and the working
+    /// directory not at all, so cells with different `O=` hit each other's entries.
+    var ccacheEnvironment: [String: String?] {
+        guard ccache != nil else { return [:] }
+        var environment: [String: String?] = ["CCACHE_NOHASHDIR": "1", "CCACHE_STATSLOG": ccacheStatsLog]
+        let common = zip(sourceTree.split(separator: "/"), buildDirectory.split(separator: "/")).prefix { $0 == $1 }.map(\.0)
+        if !common.isEmpty { environment["CCACHE_BASEDIR"] = "/" + common.joined(separator: "/") }
+        return environment
     }
 
     /// The C compiler kbuild runs: the toolchain descriptor's `compiler`.
@@ -88,7 +102,11 @@ public struct KernelPlan: Sendable {
     /// The image, the DTBs and, when the config has any `=m`, the modules, in one make
     /// so that `-j` spans them all; then the modules staged into `modulesStaging`.
     public func buildCommands(modules: Bool) -> [Command] {
-        let build = make([cell.target.kernel.image.target] + cell.target.kernel.dtbs.map(\.target) + (modules ? ["modules"] : []), jobs: jobs)
+        // Several DTBs may come from one target (`dtbs`, which also finds them wherever the
+        // kernel version keeps its dts files): name each make target once.
+        var targets = [cell.target.kernel.image.target]
+        for dtb in cell.target.kernel.dtbs.map(\.target) where !targets.contains(dtb) { targets.append(dtb) }
+        let build = make(targets + (modules ? ["modules"] : []), jobs: jobs)
         return modules ? [build, make(["modules_install", "INSTALL_MOD_PATH=\(modulesStaging)"])] : [build]
     }
 

@@ -58,6 +58,21 @@ struct ConfigVerificationTests {
         #expect(!KernelConfig(parsing: "CONFIG_MODULES=y\nCONFIG_EXT2_FS=y\n").hasModules)
     }
 
+    /// A symbol renamed between kernel versions (`CONFIG_SOC_VIRT` became `CONFIG_ARCH_VIRT`
+    /// in 6.7): either name with the value satisfies the request, and the fragment asks for both.
+    @Test func aFormerNameSatisfiesARenamedSymbol() throws {
+        let renamed = RequestedOption(KernelOption(name: "CONFIG_ARCH_VIRT", value: "y"), origin: "target", formerName: "CONFIG_SOC_VIRT")
+        #expect(renamed.configLines == ["CONFIG_ARCH_VIRT=y", "CONFIG_SOC_VIRT=y"])
+        let old = KernelConfig(parsing: "CONFIG_SOC_VIRT=y\n"), new = KernelConfig(parsing: "CONFIG_ARCH_VIRT=y\n")
+        #expect(ConfigVerification.mismatches(requested: [renamed], in: old).isEmpty)
+        #expect(ConfigVerification.mismatches(requested: [renamed], in: new).isEmpty)
+        // The old name set the wrong way, or neither name: still a dropped option.
+        #expect(ConfigVerification.mismatches(requested: [renamed], in: KernelConfig(parsing: "# CONFIG_SOC_VIRT is not set\n")).count == 1)
+        #expect(ConfigVerification.mismatches(requested: [renamed], in: KernelConfig(parsing: "CONFIG_MMU=y\n")).count == 1)
+        // A kernel that has the new name decides by it alone.
+        #expect(ConfigVerification.mismatches(requested: [renamed], in: KernelConfig(parsing: "# CONFIG_ARCH_VIRT is not set\nCONFIG_SOC_VIRT=y\n")).count == 1)
+    }
+
     @Test func everythingAsAskedPasses() throws {
         #expect(try check(["CONFIG_AEABI=y", "CONFIG_HZ=100", "# CONFIG_PRINTK is not set", "CONFIG_PRINTK=n",
                            "CONFIG_VIRTIO_BLK=m", "CONFIG_CMDLINE=\"\"", "CONFIG_PHYS_OFFSET=0x00800000"]).isEmpty)

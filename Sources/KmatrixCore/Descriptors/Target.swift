@@ -72,8 +72,15 @@ public struct KernelSpec: Sendable, Equatable, Codable {
     public var options: [KernelOption]
     /// Fragment files (relative to the descriptor) with more such options.
     public var fragments: [String]
+    /// This board's own defconfig (`x86_64_defconfig`, `vexpress_defconfig`): what a
+    /// profile whose base is `defconfig` starts from.
+    public var defconfig: String
+    /// Kconfig symbols renamed between kernel versions, new name to old
+    /// (`CONFIG_ARCH_VIRT` was `CONFIG_SOC_VIRT` before 6.7): a request for the new name
+    /// is met by either, so one target builds old and new kernels.
+    public var formerNames: [String: String]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case arch, image, dtbs, options, fragments }
+    enum CodingKeys: String, CodingKey, CaseIterable { case arch, image, dtbs, options, fragments, defconfig, formerNames }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -83,6 +90,14 @@ public struct KernelSpec: Sendable, Equatable, Codable {
         dtbs = try c.value(.dtbs, default: [])
         options = try c.value(.options, default: [])
         fragments = try c.value(.fragments, default: [])
+        defconfig = try c.value(.defconfig, default: "defconfig")
+        formerNames = try c.value(.formerNames, default: [:])
+        for (new, old) in formerNames.sorted(by: { $0.key < $1.key }) where !KernelOption.isValidName(new) || !KernelOption.isValidName(old) {
+            throw decoder.problem("'\(new)': '\(old)' is not a pair of Kconfig symbols (CONFIG_...)", at: CodingKeys.formerNames)
+        }
+        guard Profile.isValidConfigTarget(defconfig) else {
+            throw decoder.problem("'\(defconfig)' is not a config make target (letters, digits, '_', '.', '-', ending in 'config')", at: CodingKeys.defconfig)
+        }
     }
 }
 
