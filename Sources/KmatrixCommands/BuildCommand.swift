@@ -67,6 +67,8 @@ struct BuildCommand: AsyncParsableCommand {
 struct UpstreamCacheOption: ParsableArguments {
     @Option(name: .customLong("cache-from"), help: "A kmatrix cache folder to take results from, read-only, before building (a shared or CI cache).")
     var cacheFrom: String?
+    @Flag(help: "Compile kernels without ccache (it is used, shared by every cell and run, when installed).")
+    var noCcache = false
 
     var path: String? { cacheFrom.map { absolutePath($0, relativeTo: FileManager.default.currentDirectoryPath) } }
 }
@@ -79,6 +81,7 @@ func runPart(_ options: ProjectOptions, _ settings: RunSettings, upstream: Upstr
     var settings = settings
     settings.command = CommandLine.arguments
     settings.upstreamCache = upstream.path
+    settings.ccache = !upstream.noCcache
     let run = MatrixRun(project: project, cells: cells, workspace: options.workspace, settings: settings)
     return try await SignalScope.cancellingOnSignals { try await run.execute() }
 }

@@ -96,7 +96,8 @@ public enum Doctor {
         checks.append(.init(group: "host", name: "ccache (optional)", ok: true, detail: ccache ?? "not installed: rebuilds start cold", packages: []))
 
         var sourceOK: [String: Bool] = [:]
-        for (what, spec) in [("kernel", project.matrix.sources.kernel), ("busybox", project.matrix.sources.busybox)] {
+        let kernels = project.matrix.sources.kernels.map { ($0.name.map { "kernel \($0)" } ?? "kernel", $0.spec) }
+        for (what, spec) in kernels + [("busybox", project.matrix.sources.busybox)] {
             do {
                 let source = try SourceResolver.resolve(spec, what: what, workspace: workspace, file: project.matrix.file)
                 let size = source.kind == .tarball ? String(format: ", %.1f MB", Double(source.bytes) / 1e6) : ""

@@ -35,6 +35,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.bootAnyway = bootAnyway
         settings.bootSettings.earlycon = earlycon
         settings.upstreamCache = upstream.path
+        settings.ccache = !upstream.noCcache
         settings.live = !plain && Progress.stdoutIsTerminal
         settings.command = CommandLine.arguments
         let run = MatrixRun(project: project, cells: cells, workspace: options.workspace, settings: settings)

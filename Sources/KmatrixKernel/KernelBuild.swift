@@ -102,16 +102,28 @@ public enum KernelBuild {
             return try finish()
         }
 
+        // Kconfig first, alone: a config it rewrites (the compiler or another tool it
+        // probes is not what the config was made with) is stale, found in seconds rather
+        // than after a whole build.
+        let sync = try await runLogged(plan.make(["syncconfig"]), log: log, timeout: .seconds(600), wrap: wrap)
+        if sync.succeeded, (try? SHA256.hex(fileAt: plan.configPath)) != configuration.configSHA256 {
+            record.staleConfig = true
+            record.failure = KernelFailure(.configFailed, "make syncconfig rewrote \(plan.configPath): the verified config is stale for this toolchain; configure again")
+            return try finish()
+        }
+
         let start = ContinuousClock.now
         let cpuBefore = childrenCPUSeconds()
         let staging = plan.modulesStaging
         if inputs.modules { try removeIfPresent(staging) }
+        try removeIfPresent(plan.ccacheStatsLog)
         var failedStep: (Command, Termination)?
         // The jobserver wrapper is how a command runs, not what it is: logs show the make.
         for command in plan.buildCommands(modules: inputs.modules) {
             let termination = try await runLogged(command, log: log, timeout: timeout, wrap: wrap)
             if !termination.succeeded { failedStep = (command, termination); break }
         }
+        if plan.ccache != nil { record.ccacheStats = CcacheStats.read(plan.ccacheStatsLog) }
         record.buildSeconds = seconds(since: start)
         record.buildCPUSeconds = max(0, childrenCPUSeconds() - cpuBefore)
         let summary = BuildLogSummary.scan(log)
@@ -128,6 +140,7 @@ public enum KernelBuild {
         // a kernel built from a config other than the verified one is not what was asked for.
         let afterBuild = try? SHA256.hex(fileAt: plan.configPath)
         guard afterBuild == configuration.configSHA256 else {
+            record.staleConfig = true
             record.failure = KernelFailure(.configFailed, "make rewrote \(plan.configPath) during the build, so the kernel was not built from the verified config; configure again")
             return try finish()
         }

@@ -71,6 +71,11 @@ public struct KernelBuildRecord: Sendable, Codable, Equatable {
     public var configSHA256: String?
     public var jobs: Int?
     public var ccache: Bool
+    /// ccache's hits and misses in this build (nil without ccache).
+    public var ccacheStats: CcacheStats?
+    /// make rewrote the verified config (the environment Kconfig saw differs from the one
+    /// it was made in): the config is stale and must be made again.
+    public var staleConfig: Bool?
     public var configureSeconds: Double
     public var buildSeconds: Double
     /// User + system CPU time of the make processes (this process's reaped children:

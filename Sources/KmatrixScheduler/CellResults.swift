@@ -17,12 +17,15 @@ extension CellResult {
         self.init(id: cell.id, target: cell.target.name, toolchain: cell.toolchain.name, profile: cell.profileName,
                   rootfs: cell.rootName, arch: cell.target.kernel.arch, outcome: outcome, passed: outcome == (cell.expect ?? .pass),
                   failedStep: failing?.description, steps: steps.map(\.description))
+        kernelName = cell.kernel.name
         for id in steps {
             guard let output = outcomes[id]?.output else { continue }
             switch output {
             case .source: break
             case .config(let config): self.config = ConfigSummary(config.configuration)
-            case .kernel(let kernel): add(kernel)
+            case .kernel(let kernel):
+                add(kernel)
+                if outcomes[id]?.cacheHit == false { self.kernel?.ccache = kernel.ccacheStats }
             case .busybox(let busybox):
                 self.busybox = BusyboxSummary(version: busybox.compilerVersion, buildSeconds: busybox.buildSeconds,
                                               cacheHit: outcomes[id]?.cacheHit ?? false)

@@ -1,7 +1,8 @@
 import Foundation
 import KmatrixCore
 
-/// The kernel and busybox sources a plan names, when the caller resolved them.
+/// The kernel and busybox sources a plan names, when the caller resolved them (`kernel`
+/// stands for every kernel of the matrix).
 public struct PlanSources: Sendable {
     public var kernel: ResolvedSource?
     public var busybox: ResolvedSource?
@@ -31,7 +32,7 @@ public struct MatrixPlan: Sendable, Encodable {
                             sources: PlanSources? = nil) async throws(KmatrixError) -> MatrixPlan {
         let graph = CellGraph(cells: cells, project: project, settings: settings)
         let context = try await MatrixRun.context(project: project, workspace: workspace, settings: settings, runDirectory: nil,
-                                                  needs: graph.sourceKinds, sources: sources)
+                                                  needs: graph.sources, sources: sources)
         var planned: [StepID: PlannedStep] = [:]
         for id in graph.order {
             guard let step = graph.steps[id] else { continue }

@@ -22,6 +22,8 @@ public struct RunSettings: Sendable {
     public var bootSettings = BootSettings()
     /// A read-only cache consulted before building (`--cache-from`).
     public var upstreamCache: String?
+    /// Compile kernels through ccache when it is installed (`--no-ccache` turns it off).
+    public var ccache = true
 
     public init(jobs: Int) { self.jobs = jobs }
 
@@ -72,7 +74,7 @@ public struct MatrixRun: Sendable {
 
         let cellGraph = CellGraph(cells: cells, project: project, settings: settings)
         let context = try await Self.context(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
-                                             needs: cellGraph.sourceKinds)
+                                             needs: cellGraph.sources)
         let graph = cellGraph.graph(context)
         let problems = graph.validate()
         guard problems.isEmpty else { throw .host("kmatrix planned a broken step graph: \(problems.joined(separator: "; "))") }
@@ -132,7 +134,7 @@ public struct MatrixRun: Sendable {
     /// What the steps share. Without `runDirectory` (planning) nothing is started: no
     /// jobserver, no KVM probe, missing sources are left nil for the plan to name.
     static func context(project: Project, workspace: Workspace, settings: RunSettings, runDirectory: String?,
-                        needs: Set<StepKind> = [.sourceKernel, .sourceBusybox],
+                        needs: NeededSources,
                         sources: PlanSources? = nil) async throws(KmatrixError) -> StepContext {
         let planning = runDirectory == nil
         func resolve(_ spec: SourceSpec, _ what: String) throws(KmatrixError) -> ResolvedSource? {
@@ -143,15 +145,19 @@ public struct MatrixRun: Sendable {
                 throw error
             }
         }
-        var kernelSource = sources?.kernel, busyboxSource = sources?.busybox
-        if sources == nil {
+        var kernelSources: [String: ResolvedSource] = [:], busyboxSource = sources?.busybox
+        if let sources {
+            for kernel in needs.kernels { kernelSources[kernel.scope] = sources.kernel }
+        } else {
             // A tree's identity is its content, taken now: an edit is never served stale.
             let scratch = "\(workspace.root)/tmp"
-            // Only the sources the command's steps use: `kmatrix build` needs no busybox.
-            if needs.contains(.sourceKernel), let found = try resolve(project.matrix.sources.kernel, "kernel") {
-                kernelSource = try await SourceIdentity.identify(found, scratch: scratch)
+            for kernel in needs.kernels {
+                let what = kernel.name.map { "kernel \($0)" } ?? "kernel"
+                if let found = try resolve(kernel.spec, what) {
+                    kernelSources[kernel.scope] = try await SourceIdentity.identify(found, scratch: scratch)
+                }
             }
-            if needs.contains(.sourceBusybox), let found = try resolve(project.matrix.sources.busybox, "busybox") {
+            if needs.busybox, let found = try resolve(project.matrix.sources.busybox, "busybox") {
                 busyboxSource = try await SourceIdentity.identify(found, scratch: scratch)
             }
         }
@@ -165,9 +171,9 @@ public struct MatrixRun: Sendable {
                                              cacheFile: AcceleratorChoice.cacheFile(in: workspace))
         }
         return StepContext(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
-                           kernelSource: kernelSource, busyboxSource: busyboxSource, jobserver: jobserver, cache: cache,
+                           kernelSources: kernelSources, busyboxSource: busyboxSource, jobserver: jobserver, cache: cache,
                            upstreamWorkspace: settings.upstreamCache.map { Workspace(root: $0) },
-                           accelerators: accelerators, ccache: ProcessRunner.which("ccache"), compilers: CompilerVersions())
+                           accelerators: accelerators, ccache: settings.ccache ? ProcessRunner.which("ccache") : nil, compilers: CompilerVersions())
     }
 
     static func runID(_ date: Date) -> String {

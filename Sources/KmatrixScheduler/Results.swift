@@ -1,5 +1,6 @@
 import Foundation
 import KmatrixCore
+import KmatrixKernel
 
 /// `results.json`: everything a run did, for tools. Documented in docs/results-schema.md;
 /// `schema` changes when a field changes meaning or disappears.
@@ -94,6 +95,8 @@ public struct CellResult: Codable, Sendable {
     public var toolchain: String
     public var profile: String
     public var rootfs: String
+    /// The matrix's name for the kernel source (`6.12`); nil when it has one unnamed kernel.
+    public var kernelName: String?
     /// Kernel `ARCH`.
     public var arch: String
     /// `pass`, or the class of the failure that decided it (`FailureClass`).
@@ -142,6 +145,9 @@ public struct KernelSummary: Codable, Sendable {
     public var imageBytes: UInt64
     public var warnings: Int
     public var errors: Int
+    /// ccache's hits and misses when the kernel was compiled in this run (nil when it came
+    /// from the cache, or ccache was off).
+    public var ccache: CcacheStats?
 
     public init(toolchainVersion: String, sourceSHA256: String, configSHA256: String, buildSeconds: Double,
                 imageBytes: UInt64, warnings: Int, errors: Int) {

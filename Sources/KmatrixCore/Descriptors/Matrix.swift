@@ -37,18 +37,64 @@ public struct Matrix: Sendable, Equatable, Codable {
     }
 
     public struct Sources: Sendable, Equatable, Codable {
-        public var kernel: SourceSpec
+        /// One kernel (`"kernel": {"paths": ...}`, unnamed: cell ids stay
+        /// `target/toolchain/profile/rootfs`) or several by name (`"kernel": {"6.1": {...},
+        /// "6.12": {...}}`: `kernel` becomes an axis and the name ends each cell id).
+        public var kernels: [NamedKernel]
         public var busybox: SourceSpec
+
+        /// The first kernel (the only one of most matrices).
+        public var kernel: SourceSpec { kernels[0].spec }
 
         enum CodingKeys: String, CodingKey, CaseIterable { case kernel, busybox }
 
         public init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            kernel = try c.decode(SourceSpec.self, forKey: .kernel)
+            let kernel = try c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: .kernel)
+            if kernel.allKeys.contains(where: { $0.stringValue == SourceSpec.CodingKeys.paths.stringValue }) {
+                kernels = [NamedKernel(name: nil, spec: try c.decode(SourceSpec.self, forKey: .kernel))]
+            } else {
+                let named = try c.decode([String: SourceSpec].self, forKey: .kernel)
+                guard !named.isEmpty else { throw decoder.problem("names no kernel: give one source (with 'paths') or several by name", at: CodingKeys.kernel) }
+                for name in named.keys.sorted() where !isValidKernelName(name) {
+                    throw decoder.problem("'\(name)' is not a valid kernel name (letters, digits, '_', '-', '.', not starting with '.')", at: CodingKeys.kernel)
+                }
+                kernels = named.sorted { $0.key.compare($1.key, options: .numeric) == .orderedAscending }.map { NamedKernel(name: $0.key, spec: $0.value) }
+            }
             busybox = try c.decode(SourceSpec.self, forKey: .busybox)
         }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            if kernels.count == 1, kernels[0].name == nil {
+                try c.encode(kernels[0].spec, forKey: .kernel)
+            } else {
+                try c.encode(Dictionary(uniqueKeysWithValues: kernels.map { ($0.name ?? "linux", $0.spec) }), forKey: .kernel)
+            }
+            try c.encode(busybox, forKey: .busybox)
+        }
     }
+}
+
+/// A kernel source of the matrix; `name` is nil when the matrix has one unnamed kernel.
+public struct NamedKernel: Sendable, Equatable {
+    public var name: String?
+    public var spec: SourceSpec
+
+    public init(name: String?, spec: SourceSpec) {
+        self.name = name
+        self.spec = spec
+    }
+
+    /// The scope of its source step and the name in messages.
+    public var scope: String { name.map { "linux-\($0)" } ?? "linux" }
+}
+
+/// Kernel names end cell ids and folder names: `6.12`, `next`, `before-patch`.
+func isValidKernelName(_ name: String) -> Bool {
+    !name.hasPrefix(".") && !name.contains("..")
+        && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || "_-.".contains($0) }
 }
 
 /// A source tarball or tree. The first candidate path that exists is used; a tarball's
@@ -84,8 +130,9 @@ public struct SourceSpec: Sendable, Equatable, Codable {
 
 /// A kernel configuration: a base plus options and fragments.
 public struct Profile: Sendable, Equatable, Codable {
-    /// `tinyconfig`, `defconfig`, `allnoconfig`, a named defconfig (`vexpress_defconfig`),
-    /// or a path to a full config file (relative to matrix.json).
+    /// `tinyconfig`, `allnoconfig`, a named defconfig (`vexpress_defconfig`), `defconfig`
+    /// (each target's own, from its descriptor's `kernel.defconfig`), or a path to a full
+    /// config file (relative to matrix.json).
     public var base: String
     public var options: [KernelOption]
     public var fragments: [String]
@@ -144,12 +191,14 @@ public struct CellSpec: Sendable, Equatable, Codable {
     public var toolchains: [String]
     public var profiles: [String]
     public var rootfs: [String]
+    /// Kernel names (of `sources.kernel`); nil: every kernel of the matrix.
+    public var kernels: [String]?
     /// Options added to the kernels of these cells only.
     public var options: [KernelOption]
     /// Cells expected to fail (a known-bad configuration kept as a regression check).
     public var expect: CellOutcome?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case target, toolchain, profile, rootfs, options, expect }
+    enum CodingKeys: String, CodingKey, CaseIterable { case target, toolchain, profile, rootfs, kernel, options, expect }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -158,6 +207,7 @@ public struct CellSpec: Sendable, Equatable, Codable {
         toolchains = try Self.names(c, .toolchain)
         profiles = try Self.names(c, .profile)
         rootfs = try c.contains(.rootfs) ? Self.names(c, .rootfs) : ["initramfs"]
+        kernels = try c.contains(.kernel) ? Self.names(c, .kernel) : nil
         options = try c.value(.options, default: [])
         if let raw = try c.decodeIfPresent(String.self, forKey: .expect) {
             guard let outcome = CellOutcome(rawValue: raw) else {
@@ -183,6 +233,7 @@ public struct CellSpec: Sendable, Equatable, Codable {
         try c.encode(toolchains, forKey: .toolchain)
         try c.encode(profiles, forKey: .profile)
         try c.encode(rootfs, forKey: .rootfs)
+        try c.encodeIfPresent(kernels, forKey: .kernel)
         try c.encode(options, forKey: .options)
         try c.encodeIfPresent(expect, forKey: .expect)
     }

@@ -118,6 +118,11 @@ public struct Project: Sendable {
             for name in spec.targets where targets[name] == nil { unknown("target", name, "target", Array(targets.keys)) }
             for name in spec.toolchains where toolchains[name] == nil { unknown("toolchain", name, "toolchain", Array(toolchains.keys)) }
             for name in spec.profiles where matrix.profiles[name] == nil { unknown("profile", name, "profile", Array(matrix.profiles.keys)) }
+            let kernelNames = matrix.sources.kernels.compactMap(\.name)
+            for name in spec.kernels ?? [] where !kernelNames.contains(name) {
+                unknown("kernel", name, "kernel", kernelNames.isEmpty ? ["(none: sources.kernel is one unnamed source)"] : kernelNames)
+            }
+            let kernels = spec.kernels.map { names in matrix.sources.kernels.filter { names.contains($0.name ?? "") } } ?? matrix.sources.kernels
             guard ok else { continue }
             for targetName in spec.targets {
                 let target = targets[targetName]!
@@ -138,13 +143,15 @@ public struct Project: Sendable {
                 for toolchainName in spec.toolchains {
                     for profileName in spec.profiles {
                         for rootName in spec.rootfs {
-                            let target = targets[targetName]!
-                            let cell = Cell(target: target, toolchain: toolchains[toolchainName]!,
-                                            profileName: profileName, profile: matrix.profiles[profileName]!,
-                                            rootName: rootName, rootDevice: target.rootDevices[rootName]!,
-                                            extraOptions: spec.options, expect: spec.expect)
-                            if seen.insert(cell.id).inserted { cells.append(cell) } else {
-                                problems.append(DescriptorError(file: file, field: at, message: "cell \(cell.id) is listed twice"))
+                            for kernel in kernels {
+                                let target = targets[targetName]!
+                                let cell = Cell(target: target, toolchain: toolchains[toolchainName]!,
+                                                profileName: profileName, profile: matrix.profiles[profileName]!,
+                                                rootName: rootName, rootDevice: target.rootDevices[rootName]!,
+                                                extraOptions: spec.options, expect: spec.expect, kernel: kernel)
+                                if seen.insert(cell.id).inserted { cells.append(cell) } else {
+                                    problems.append(DescriptorError(file: file, field: at, message: "cell \(cell.id) is listed twice"))
+                                }
                             }
                         }
                     }

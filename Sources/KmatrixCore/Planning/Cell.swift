@@ -11,9 +11,12 @@ public struct Cell: Sendable, Equatable {
     public var rootDevice: RootDeviceSpec
     public var extraOptions: [KernelOption]
     public var expect: CellOutcome?
+    /// The kernel source this cell builds (one of the matrix's `sources.kernel`).
+    public var kernel: NamedKernel
 
-    /// `target/toolchain/profile/rootfs`, e.g. `arm64-virt/gcc/tiny/initramfs`.
-    public var id: String { "\(target.name)/\(toolchain.name)/\(profileName)/\(rootName)" }
+    /// `target/toolchain/profile/rootfs`, e.g. `arm64-virt/gcc/tiny/initramfs`; with named
+    /// kernels the kernel's name ends it: `arm64-virt/gcc/tiny/initramfs/6.12`.
+    public var id: String { "\(target.name)/\(toolchain.name)/\(profileName)/\(rootName)" + (kernel.name.map { "/\($0)" } ?? "") }
 
     /// Variables on every kernel make: the toolchain's, then the profile's (which win).
     /// They are the only way flags such as KCFLAGS reach a build (its environment is

@@ -16,7 +16,7 @@ struct CellGraph: Sendable {
             // With --boot-anyway the boot waits for the check but does not need it to pass.
             let bootAfter = settings.bootAnyway ? [build, rootfs] : [build, rootfs, dtb]
             let all: [any Step] = [
-                SourceStep(which: .kernel), KernelConfigStep(cell: cell), KernelBuildStep(cell: cell),
+                SourceStep(which: .kernel(cell.kernel)), KernelConfigStep(cell: cell), KernelBuildStep(cell: cell),
                 SourceStep(which: .busybox), BusyboxStep(cell: cell, project: project), RootfsStep(cell: cell, project: project),
                 DeviceTreeStep(cell: cell), BootStep(cell: cell, dependencies: bootAfter),
             ]
@@ -41,8 +41,15 @@ struct CellGraph: Sendable {
         }
     }
 
-    /// The source steps in the graph (what must be resolved before it runs).
-    var sourceKinds: Set<StepKind> { Set(order.map(\.kind).filter { $0 == .sourceKernel || $0 == .sourceBusybox }) }
+    /// The sources the graph's steps read (what must be resolved before it runs): the
+    /// kernels its cells build, and busybox when a step needs it.
+    var sources: NeededSources {
+        var kernels: [NamedKernel] = []
+        for id in order where id.kind == .sourceKernel {
+            if case .kernel(let kernel) = (steps[id] as? SourceStep)?.which { kernels.append(kernel) }
+        }
+        return NeededSources(kernels: kernels, busybox: order.contains { $0.kind == .sourceBusybox })
+    }
 
     /// The runnable graph over `context`.
     func graph(_ context: StepContext) -> StepGraph {
@@ -55,4 +62,11 @@ struct CellGraph: Sendable {
         }
         return graph
     }
+}
+
+/// What `MatrixRun.context` resolves: only the sources the command's steps use
+/// (`kmatrix build` needs no busybox; a selection of 6.12 cells no 6.1 tarball).
+struct NeededSources: Sendable {
+    var kernels: [NamedKernel]
+    var busybox: Bool
 }

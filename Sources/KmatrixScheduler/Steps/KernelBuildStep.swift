@@ -12,7 +12,7 @@ struct KernelBuildStep: Step {
 
     var id: StepID { StepID(.kernelBuild, cell.id) }
     var configID: StepID { StepID(.kernelConfig, cell.id) }
-    var dependencies: [StepID] { [configID, SourceStep.kernelID] }
+    var dependencies: [StepID] { [configID, SourceStep.kernelID(cell)] }
 
     func inputs(_ config: ConfigOutput) -> KernelBuildInputs {
         KernelBuildInputs(config: config.inputs, configuration: config.configuration, target: cell.target)
@@ -28,7 +28,7 @@ struct KernelBuildStep: Step {
     }
 
     func plan(_ context: StepContext) async -> PlannedStep {
-        let kernel = context.kernelPlan(cell, tree: context.sourceTree(context.kernelSource, name: "linux"))
+        let kernel = context.kernelPlan(cell, tree: context.sourceTree(context.kernelSource(cell), name: "linux"))
         let note = "make joins the run's jobserver (\(context.settings.jobs) slots); artifacts are linked into \(context.workspace.images(cell))"
         let config = try? await KernelConfigStep(cell: cell).inputs(context, probe: true)
         if let config, let done = KernelConfigStep(cell: cell).cached(context, config) {
@@ -47,10 +47,28 @@ struct KernelBuildStep: Step {
         let config: ConfigOutput, tree: String
         do throws(StepFailure) {
             config = try stepInputs.config(configID)
-            tree = try stepInputs.tree(SourceStep.kernelID)
+            tree = try stepInputs.tree(SourceStep.kernelID(cell))
         } catch {
             return .failed(error.failure, error.message, logPath: log)
         }
+        let first = await build(context, config, tree: tree, log: log)
+        guard case .kernel(let record)? = first.output, record.staleConfig == true else { return first }
+        // make refused the verified config as stale (something Kconfig reads changed since
+        // it was cached): evict it, configure once more, and build from the new one.
+        CacheEntryCheck.moveAside(context.cache.entry(kind: StepKind.kernelConfig.rawValue, key: config.inputs.fingerprint))
+        let kernel = context.kernelPlan(cell, tree: tree)
+        let again: StepOutcome
+        do { again = try await KernelConfigStep(cell: cell).configure(context, config.inputs, kernel: kernel, log: log) } catch {
+            return .failed(.infrastructure, "configuring again after a stale config: \(error)", logPath: log)
+        }
+        guard again.status == .passed, case .config(let fresh)? = again.output else { return again }
+        var second = await build(context, fresh, tree: tree, log: log)
+        second.summary = "config was stale, configured again; " + second.summary
+        return second
+    }
+
+    /// Builds from `config` and publishes, or serves the build from the cache.
+    func build(_ context: StepContext, _ config: ConfigOutput, tree: String, log: String?) async -> StepOutcome {
         let inputs = inputs(config)
         let key = inputs.fingerprint
         let kernel = context.kernelPlan(cell, tree: tree)
@@ -75,7 +93,7 @@ struct KernelBuildStep: Step {
         let final = context.cache.entry(kind: id.kind.rawValue, key: key)
         var record: KernelBuildRecord?
         var hostError: KmatrixError?
-        let source = context.kernelSource ?? ResolvedSource(kind: .tree, path: tree, sha256: config.inputs.sourceSHA256, bytes: 0)
+        let source = context.kernelSource(cell) ?? ResolvedSource(kind: .tree, path: tree, sha256: config.inputs.sourceSHA256, bytes: 0)
         let published: String?
         do {
             published = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: inputs) { staging in

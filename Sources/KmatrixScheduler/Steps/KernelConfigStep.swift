@@ -11,12 +11,12 @@ struct KernelConfigStep: Step {
     let cell: Cell
 
     var id: StepID { StepID(.kernelConfig, cell.id) }
-    var dependencies: [StepID] { [SourceStep.kernelID] }
+    var dependencies: [StepID] { [SourceStep.kernelID(cell)] }
 
     /// The inputs with the compiler probed; for `plan` on a machine without the compiler,
     /// the same inputs with its version unknown (then no key).
     func inputs(_ context: StepContext, probe: Bool) async throws(KmatrixError) -> KernelConfigInputs {
-        guard let source = context.kernelSource else { throw .host("the kernel source is missing (see kmatrix doctor)") }
+        guard let source = context.kernelSource(cell) else { throw .host("the kernel source is missing (see kmatrix doctor)") }
         let toolchain: ToolchainIdentity
         if probe {
             toolchain = try await context.toolchainIdentity(cell)
@@ -34,7 +34,7 @@ struct KernelConfigStep: Step {
     }
 
     func plan(_ context: StepContext) async -> PlannedStep {
-        let kernel = context.kernelPlan(cell, tree: context.sourceTree(context.kernelSource, name: "linux"))
+        let kernel = context.kernelPlan(cell, tree: context.sourceTree(context.kernelSource(cell), name: "linux"))
         var probed = true
         var inputs = try? await self.inputs(context, probe: true)
         if inputs == nil {
@@ -54,7 +54,7 @@ struct KernelConfigStep: Step {
     func run(_ context: StepContext, _ stepInputs: StepInputs) async -> StepOutcome {
         let log = context.logPath(id)
         do {
-            let tree = try stepInputs.tree(SourceStep.kernelID)
+            let tree = try stepInputs.tree(SourceStep.kernelID(cell))
             let inputs = try await self.inputs(context, probe: true)
             let key = inputs.fingerprint
             let kernel = context.kernelPlan(cell, tree: tree)
@@ -63,30 +63,7 @@ struct KernelConfigStep: Step {
                 return .passed("\(hit.configuration.requestedCount) options verified", output: .config(hit), cacheHit: true,
                                commands: commands, key: key)
             }
-            var configuration: KernelConfiguration?
-            var hostError: KmatrixError?
-            let entry = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: inputs) { staging in
-                do throws(KmatrixError) {
-                    let made = try await KernelBuild.configure(kernel, inputs: inputs)
-                    configuration = made
-                    copyLog(made.log, to: log)
-                    guard made.succeeded, (try? FileManager.default.copyItem(atPath: made.configPath, toPath: "\(staging)/config")) != nil else { return false }
-                    return writeJSON(made, "\(staging)/configuration.json")
-                } catch {
-                    hostError = error
-                    return false
-                }
-            }
-            if let hostError { return .host(hostError, logPath: log, commands: commands) }
-            guard let configuration else { return .failed(.infrastructure, "the configure step produced nothing", logPath: log, commands: commands) }
-            if let failure = configuration.failure {
-                var outcome = StepOutcome.failed(failure.kind, failure.message, logPath: log, commands: commands, excerpt: failure.excerpt)
-                outcome.output = .config(ConfigOutput(inputs: inputs, configuration: configuration, configFile: configuration.configPath))
-                return outcome
-            }
-            guard let entry else { return .failed(.infrastructure, "could not cache the verified config", logPath: log, commands: commands) }
-            let output = ConfigOutput(inputs: inputs, configuration: configuration, configFile: "\(entry)/config")
-            return .passed("\(configuration.requestedCount) options verified", output: .config(output), logPath: log, commands: commands, key: key)
+            return try await configure(context, inputs, kernel: kernel, log: log)
         } catch let failure as StepFailure {
             return .failed(failure.failure, failure.message, logPath: log)
         } catch let error as KmatrixError {
@@ -94,5 +71,36 @@ struct KernelConfigStep: Step {
         } catch {
             return .failed(.infrastructure, "\(error)", logPath: log)
         }
+    }
+
+    /// Makes the config, verifies it and publishes it under its inputs' key. The build
+    /// step calls it too, once, when make refused a cached config as stale.
+    func configure(_ context: StepContext, _ inputs: KernelConfigInputs, kernel: KernelPlan, log: String?) async throws -> StepOutcome {
+        let key = inputs.fingerprint
+        let commands = kernel.configureCommands(base: inputs.base)
+        var configuration: KernelConfiguration?
+        var hostError: KmatrixError?
+        let entry = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: inputs) { staging in
+            do throws(KmatrixError) {
+                let made = try await KernelBuild.configure(kernel, inputs: inputs)
+                configuration = made
+                copyLog(made.log, to: log)
+                guard made.succeeded, (try? FileManager.default.copyItem(atPath: made.configPath, toPath: "\(staging)/config")) != nil else { return false }
+                return writeJSON(made, "\(staging)/configuration.json")
+            } catch {
+                hostError = error
+                return false
+            }
+        }
+        if let hostError { return .host(hostError, logPath: log, commands: commands) }
+        guard let configuration else { return .failed(.infrastructure, "the configure step produced nothing", logPath: log, commands: commands) }
+        if let failure = configuration.failure {
+            var outcome = StepOutcome.failed(failure.kind, failure.message, logPath: log, commands: commands, excerpt: failure.excerpt)
+            outcome.output = .config(ConfigOutput(inputs: inputs, configuration: configuration, configFile: configuration.configPath))
+            return outcome
+        }
+        guard let entry else { return .failed(.infrastructure, "could not cache the verified config", logPath: log, commands: commands) }
+        let output = ConfigOutput(inputs: inputs, configuration: configuration, configFile: "\(entry)/config")
+        return .passed("\(configuration.requestedCount) options verified", output: .config(output), logPath: log, commands: commands, key: key)
     }
 }

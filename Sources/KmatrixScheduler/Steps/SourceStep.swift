@@ -2,20 +2,37 @@ import Foundation
 import KmatrixCore
 
 /// `source.kernel` / `source.busybox`: a tarball unpacked once with libarchive (keyed by
-/// its sha256, shared read-only by every cell), or a tree used in place.
+/// its sha256, shared read-only by every cell), or a tree used in place. A matrix with
+/// several kernels has one kernel source step per kernel (`linux-6.1`, `linux-6.12`).
 struct SourceStep: Step {
-    enum Which: Sendable { case kernel, busybox }
+    enum Which: Sendable { case kernel(NamedKernel), busybox }
     let which: Which
 
-    static let kernelID = StepID(.sourceKernel, "linux")
     static let busyboxID = StepID(.sourceBusybox, "busybox")
 
-    var id: StepID { which == .kernel ? Self.kernelID : Self.busyboxID }
+    /// The source step of the kernel a cell builds.
+    static func kernelID(_ cell: Cell) -> StepID { StepID(.sourceKernel, cell.kernel.scope) }
+
+    var id: StepID {
+        switch which {
+        case .kernel(let kernel): StepID(.sourceKernel, kernel.scope)
+        case .busybox: Self.busyboxID
+        }
+    }
     var dependencies: [StepID] { [] }
-    var name: String { which == .kernel ? "linux" : "busybox" }
+    /// The unpacked folder's name: every kernel unpacks to `src/linux-<sha256>`.
+    var name: String {
+        switch which {
+        case .kernel: "linux"
+        case .busybox: "busybox"
+        }
+    }
 
     func source(_ context: StepContext) -> ResolvedSource? {
-        which == .kernel ? context.kernelSource : context.busyboxSource
+        switch which {
+        case .kernel(let kernel): context.kernelSources[kernel.scope]
+        case .busybox: context.busyboxSource
+        }
     }
 
     func plan(_ context: StepContext) async -> PlannedStep {
@@ -30,7 +47,7 @@ struct SourceStep: Step {
 
     func run(_ context: StepContext, _ inputs: StepInputs) async -> StepOutcome {
         guard let source = source(context) else {
-            return .failed(.infrastructure, "the \(name) source is missing (see kmatrix doctor)")
+            return .failed(.infrastructure, "the \(id.scope) source is missing (see kmatrix doctor)")
         }
         // A tree in place, or a finished unpack (ours or the upstream cache's).
         let planned = context.sourceTree(source, name: name)

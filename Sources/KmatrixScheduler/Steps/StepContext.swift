@@ -13,7 +13,8 @@ struct StepContext: Sendable {
     let settings: RunSettings
     /// nil when planning.
     let runDirectory: String?
-    let kernelSource: ResolvedSource?
+    /// The kernel sources by their step's scope (`linux`, `linux-6.12`).
+    let kernelSources: [String: ResolvedSource]
     let busyboxSource: ResolvedSource?
     let jobserver: Jobserver?
     let cache: ArtifactCache
@@ -25,6 +26,9 @@ struct StepContext: Sendable {
     let compilers: CompilerVersions
 
     var upstream: ArtifactCache? { upstreamWorkspace.map { ArtifactCache(root: $0.cache) } }
+
+    /// The kernel source a cell builds.
+    func kernelSource(_ cell: Cell) -> ResolvedSource? { kernelSources[cell.kernel.scope] }
 
     /// A step's log in the run directory (nil when planning).
     func logPath(_ id: StepID) -> String? {
