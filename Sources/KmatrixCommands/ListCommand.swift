@@ -14,7 +14,7 @@ struct ListCommand: AsyncParsableCommand {
             var rootDevices: [String]
         }
         struct ToolchainRow: Encodable { var name, description, file: String; var architectures: [String] }
-        struct CellRow: Encodable { var id, target, toolchain, profile, rootfs: String; var expect: String? }
+        struct CellRow: Encodable { var id, target, toolchain, profile, rootfs: String; var kernel, expect: String? }
         var targets: [TargetRow]
         var toolchains: [ToolchainRow]
         var cells: [CellRow]
@@ -32,7 +32,7 @@ struct ListCommand: AsyncParsableCommand {
             toolchains: project.toolchains.values.sorted { $0.name < $1.name }.map {
                 .init(name: $0.name, description: $0.description, file: $0.file, architectures: $0.architectures.keys.sorted())
             },
-            cells: cells.map { .init(id: $0.id, target: $0.target.name, toolchain: $0.toolchain.name, profile: $0.profileName, rootfs: $0.rootName, expect: $0.expect?.rawValue) })
+            cells: cells.map { .init(id: $0.id, target: $0.target.name, toolchain: $0.toolchain.name, profile: $0.profileName, rootfs: $0.rootName, kernel: $0.kernel.name, expect: $0.expect?.rawValue) })
         if json { return try printJSON(listing) }
 
         print("Targets:")
@@ -44,8 +44,10 @@ struct ListCommand: AsyncParsableCommand {
             [$0.name, $0.architectures.joined(separator: ","), $0.description]
         }))
         print("\nCells (\(listing.cells.count)):")
-        print(table(["cell", "target", "toolchain", "profile", "rootfs"], listing.cells.map {
-            [$0.id, $0.target, $0.toolchain, $0.profile, $0.rootfs]
+        // The kernel column only when the matrix names its kernels.
+        let kernels = listing.cells.contains { $0.kernel != nil }
+        print(table(["cell", "target", "toolchain", "profile", "rootfs"] + (kernels ? ["kernel"] : []), listing.cells.map {
+            [$0.id, $0.target, $0.toolchain, $0.profile, $0.rootfs] + (kernels ? [$0.kernel ?? ""] : [])
         }))
     }
 }

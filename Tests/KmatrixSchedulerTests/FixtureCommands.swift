@@ -32,7 +32,10 @@ struct FixtureCommands {
         self.cache = cache ?? NSTemporaryDirectory() + "kmatrix-fixture-\(id)"
         upstream = NSTemporaryDirectory() + "kmatrix-upstream-\(id)"
         try fm.createDirectory(atPath: self.cache, withIntermediateDirectories: true)
-        try fm.createSymbolicLink(atPath: "\(self.cache)/sources", withDestinationPath: "\(Self.shared.root)/sources")
+        // A cache kept between test runs has its link already.
+        if (try? fm.destinationOfSymbolicLink(atPath: "\(self.cache)/sources")) == nil {
+            try fm.createSymbolicLink(atPath: "\(self.cache)/sources", withDestinationPath: "\(Self.shared.root)/sources")
+        }
         try fm.createDirectory(atPath: "\(upstream)/cache", withIntermediateDirectories: true)
         for kind in try fm.contentsOfDirectory(atPath: Self.shared.cache) where !kinds.map(\.rawValue).contains(kind) {
             try fm.createSymbolicLink(atPath: "\(upstream)/cache/\(kind)", withDestinationPath: "\(Self.shared.cache)/\(kind)")
@@ -40,11 +43,11 @@ struct FixtureCommands {
         try fm.createSymbolicLink(atPath: "\(upstream)/src", withDestinationPath: "\(Self.shared.root)/src")
     }
 
-    /// `kmatrix <arguments> --project <repo> --cache <cache> --cache-from <upstream>`.
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// `kmatrix <arguments> --project <project> --cache <cache> --cache-from <upstream>`.
+    func run(_ arguments: [String], project: String = repositoryRoot) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary!)
-        process.arguments = arguments + ["--project", repositoryRoot, "--cache", cache, "--cache-from", upstream]
+        process.arguments = arguments + ["--project", project, "--cache", cache, "--cache-from", upstream]
         let log = "\(NSTemporaryDirectory())kmatrix-fixture-log-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: log, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: log) }
