@@ -16,18 +16,19 @@ struct CacheKeyTests {
         var compiler = "12.2.0"
         var tools = ["assembler": "GNU assembler 2.40", "linker": "GNU ld 2.40", "pahole": "absent"]
         var libc = String(repeating: "c", count: 64)
+        var imageTool = "mke2fs 1.47.0 (5-Feb-2023)"
     }
 
     struct Keys: Equatable {
         var config, build, busybox, rootfs: String
     }
 
-    static let source = ResolvedSource(kind: .tarball, path: "/src.tar.xz", sha256: String(repeating: "a", count: 64), bytes: 1)
 
-    func keys(_ project: Project, _ inputs: Inputs = Inputs()) throws -> Keys {
+    func keys(_ project: Project, _ inputs: Inputs = Inputs(), source: Character = "a") throws -> Keys {
         let cell = try #require(project.cells.first { $0.target.name == "riscv64-virt" })
         let toolchain = ToolchainIdentity(name: "gcc", compiler: "riscv64-linux-gnu-gcc", version: inputs.compiler, tools: inputs.tools)
-        let config = try KernelConfigInputs.assemble(cell: cell, project: project, source: Self.source, toolchain: toolchain)
+        let identity = ResolvedSource(kind: .tarball, path: "/src.tar.xz", sha256: String(repeating: source, count: 64), bytes: 1)
+        let config = try KernelConfigInputs.assemble(cell: cell, project: project, source: identity, toolchain: toolchain)
         // The verified .config follows from its inputs: stand in for it with their hash.
         let configuration = KernelConfiguration(inputsFingerprint: config.fingerprint, configPath: "/b/.config",
                                                 configSHA256: SHA256.hex("config of \(config.fingerprint)"), requestedCount: 1,
@@ -39,7 +40,8 @@ struct CacheKeyTests {
                                                 libc: inputs.libc)
         let rootfs = try ArtifactCache.key(RootfsStep.Inputs(busybox: busybox, kind: cell.rootDevice.kind.rawValue,
                                                              filesystem: cell.rootDevice.filesystem, console: cell.target.console.device,
-                                                             consoleNode: cell.target.console.node, initMode: "unattended"))
+                                                             consoleNode: cell.target.console.node, initMode: "unattended",
+                                                             imageTool: inputs.imageTool))
         return Keys(config: config.fingerprint, build: build.fingerprint, busybox: busybox, rootfs: rootfs)
     }
 
@@ -70,6 +72,12 @@ struct CacheKeyTests {
         inputs = Inputs()
         inputs.libc = String(repeating: "d", count: 64)
         #expect(changed(base, try keys(project, inputs)) == ["busybox", "rootfs"])
+        inputs = Inputs()
+        inputs.imageTool = "mke2fs 1.47.1 (20-May-2024)"
+        #expect(changed(base, try keys(project, inputs)) == ["rootfs"])
+        // The kernel source's identity (a tarball's sha256, a tree's HEAD and diff).
+        #expect(try keys(project, Inputs(), source: "e") != base)
+        #expect(changed(base, try keys(project, Inputs(), source: "e")) == ["config", "build"])
 
         // A make variable set through a descriptor (the build sees no other environment).
         try scratch.editJSON("matrix.json") { matrix in
@@ -102,6 +110,21 @@ struct CacheKeyTests {
         try path.edit("Targets/riscv64-virt.json", replacing: "\"paths\": [\"arch/riscv/boot/Image\"]",
                       with: "\"paths\": [\"arch/riscv/boot/Image\", \"Image\"]")
         #expect(changed(base, try keys(try Project.load(root: path.root))) == ["build"])
+        // The board's defconfig reaches only profiles based on it: not tinyconfig's keys...
+        let defconfig = try ScratchProject(); defer { defconfig.remove() }
+        try defconfig.edit("Targets/riscv64-virt.json", replacing: "\"defconfig\": \"defconfig\"", with: "\"defconfig\": \"nommu_virt_defconfig\"")
+        #expect(changed(base, try keys(try Project.load(root: defconfig.root))) == [])
+        // ...but a defconfig profile's config and build.
+        try defconfig.editJSON("matrix.json") { matrix in
+            var profiles = matrix["profiles"] as! [String: Any]
+            var tiny = profiles["tiny"] as! [String: Any]
+            tiny["base"] = "defconfig"
+            profiles["tiny"] = tiny
+            matrix["profiles"] = profiles
+        }
+        let own = try keys(try Project.load(root: defconfig.root))
+        try defconfig.edit("Targets/riscv64-virt.json", replacing: "\"nommu_virt_defconfig\"", with: "\"defconfig\"")
+        #expect(changed(own, try keys(try Project.load(root: defconfig.root))) == ["config", "build"])
     }
 
     /// The rootfs key holds the content of what goes in: an overlay file edited to other

@@ -12,7 +12,9 @@ public enum CompilerVersion {
         guard output.termination.succeeded else {
             throw .host("\(tool) \(arguments.joined(separator: " ")) failed: \(output.termination)\(hint)")
         }
-        let line = output.standardOutput.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        // Some tools (mke2fs -V) print their version on standard error.
+        let text = output.standardOutput.isEmpty ? output.standardError : output.standardOutput
+        let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         let version = line.trimmingCharacters(in: .whitespaces)
         guard !version.isEmpty else { throw .host("\(tool) \(arguments.joined(separator: " ")) printed no version") }
         return version

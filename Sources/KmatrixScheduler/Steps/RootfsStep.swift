@@ -43,6 +43,8 @@ struct RootfsStep: Step {
         /// `RootfsTree.digest()`: the content of every file that goes in (busybox, modules,
         /// an overlay, a cpio list's files), so an edit to any of them is a new image.
         var tree: String?
+        /// `mke2fs -V` for filesystem images: another e2fsprogs lays the image out otherwise.
+        var imageTool: String?
     }
 
     var fileName: String {
@@ -62,10 +64,18 @@ struct RootfsStep: Step {
         return try StagedModules.find(stage: (modules as NSString).deletingLastPathComponent)
     }
 
-    func inputs(busybox: BusyboxBuildRecord, tree: RootfsTree, initMode: RootfsOptions.InitMode) throws(KmatrixError) -> Inputs {
+    func inputs(busybox: BusyboxBuildRecord, tree: RootfsTree, initMode: RootfsOptions.InitMode,
+                imageTool: String? = nil) throws(KmatrixError) -> Inputs {
         Inputs(busybox: busybox.inputsHash, kind: cell.rootDevice.kind.rawValue, filesystem: cell.rootDevice.filesystem,
                console: cell.target.console.device, consoleNode: cell.target.console.node, initMode: initMode.rawValue,
-               tree: try tree.digest())
+               tree: try tree.digest(), imageTool: imageTool)
+    }
+
+    /// The version of the tool that makes filesystem images (none for an initramfs, which
+    /// kmatrix packs itself).
+    func imageTool(_ context: StepContext) async throws(KmatrixError) -> String? {
+        guard cell.rootDevice.kind != .initramfs else { return nil }
+        return try await context.compilers.version("mke2fs", arguments: ["-V"], packages: ["e2fsprogs"])
     }
 
     func tree(_ context: StepContext, busybox: BusyboxBuildRecord, modules: StagedModules?) throws(KmatrixError) -> RootfsTree {
@@ -104,7 +114,8 @@ struct RootfsStep: Step {
               let tree = try? tree(context, busybox: busybox, modules: nil) else {
             return planned(note: note + "; the image size follows from the busybox build", commands: [])
         }
-        let key = try? ArtifactCache.key(inputs(busybox: busybox, tree: tree, initMode: context.settings.rootfs.initMode))
+        let tool = try? await imageTool(context)
+        let key = try? ArtifactCache.key(inputs(busybox: busybox, tree: tree, initMode: context.settings.rootfs.initMode, imageTool: tool))
         return planned(note: note, commands: commands(context, tree: tree), key: key,
                        cached: key.map { context.lookup(.rootfs, $0) != nil } ?? false)
     }
@@ -116,7 +127,8 @@ struct RootfsStep: Step {
             let kernel = try? stepInputs.kernel(kernelID)
             let modules = try stagedModules(context, kernel: kernel)
             let tree = try tree(context, busybox: busybox, modules: modules)
-            let inputs = try inputs(busybox: busybox, tree: tree, initMode: context.settings.rootfs.initMode)
+            let inputs = try inputs(busybox: busybox, tree: tree, initMode: context.settings.rootfs.initMode,
+                                    imageTool: try await imageTool(context))
             let key = try ArtifactCache.key(inputs)
             let commands = commands(context, tree: tree)
             if let entry = context.lookup(.rootfs, key) {
