@@ -39,20 +39,24 @@ public struct ToolchainIdentity: Sendable, Hashable, Codable {
     /// The key lines of the tool versions, in a stable order.
     var toolLines: [String] { tools.sorted { $0.key < $1.key }.map { "tool \($0.key)=\($0.value)" } }
 
-    /// Runs the toolchain's version query. A compiler that is missing or does not answer
-    /// is a host failure that names the Debian packages to install.
-    public static func probe(_ cell: Cell) async throws(KmatrixError) -> ToolchainIdentity {
+    /// How a tool's version is asked: `(tool, arguments, packages that install it)`.
+    public typealias VersionQuery = @Sendable (String, [String], [String]) async throws(KmatrixError) -> String
+
+    /// The compiler's version and those of the tools whose versions Kconfig records
+    /// (assembler, linker, pahole: whether it is there at all counts too). A tool that is
+    /// missing or does not answer is a host failure naming the packages to install.
+    /// `version` lets a run ask each tool once for all its cells.
+    public static func probe(_ cell: Cell, version: VersionQuery = { try await CompilerVersion.probe($0, arguments: $1, packages: $2) })
+        async throws(KmatrixError) -> ToolchainIdentity {
         let compiler = cell.toolchain.compilerPath(for: cell.toolchainArch)
-        let packages = cell.toolchainArch.packages.joined(separator: " ")
-        guard let path = ProcessRunner.which(compiler) else {
-            throw .host("\(cell.id): the compiler \(compiler) is not installed" + (packages.isEmpty ? "" : " (apt-get install \(packages))"))
+        let packages = cell.toolchainArch.packages
+        var tools: [String: String] = [:]
+        for (role, path) in cell.toolchain.toolPaths(for: cell.toolchainArch) {
+            tools[role] = try await version(path, ["--version"], packages)
         }
-        let output = try await ProcessRunner.capture(Command([path] + cell.toolchain.versionArguments), timeout: .seconds(30))
-        guard output.termination.succeeded else {
-            throw .host("\(cell.id): \(compiler) \(cell.toolchain.versionArguments.joined(separator: " ")) failed: \(output.termination)")
-        }
-        let line = output.standardOutput.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-        return ToolchainIdentity(name: cell.toolchain.name, compiler: compiler, version: line.trimmingCharacters(in: .whitespaces))
+        tools["pahole"] = ProcessRunner.which("pahole") == nil ? "absent" : try await version("pahole", ["--version"], ["dwarves"])
+        return ToolchainIdentity(name: cell.toolchain.name, compiler: compiler,
+                                 version: try await version(compiler, cell.toolchain.versionArguments, packages), tools: tools)
     }
 }
 

@@ -90,16 +90,10 @@ struct StepContext: Sendable {
 
     /// The compiler identity of a cell's kernel toolchain, probed once per run.
     func toolchainIdentity(_ cell: Cell) async throws(KmatrixError) -> ToolchainIdentity {
-        let compiler = cell.toolchain.compilerPath(for: cell.toolchainArch)
-        let version = try await compilers.version(compiler, arguments: cell.toolchain.versionArguments, packages: cell.toolchainArch.packages)
-        var tools: [String: String] = [:]
-        for (role, path) in cell.toolchain.toolPaths(for: cell.toolchainArch) {
-            tools[role] = try await compilers.version(path, arguments: ["--version"], packages: cell.toolchainArch.packages)
+        let compilers = compilers
+        return try await ToolchainIdentity.probe(cell) { tool, arguments, packages throws(KmatrixError) in
+            try await compilers.version(tool, arguments: arguments, packages: packages)
         }
-        // Kconfig records pahole's version (BTF); whether it is there at all counts too.
-        tools["pahole"] = ProcessRunner.which("pahole") == nil ? "absent"
-            : try await compilers.version("pahole", arguments: ["--version"], packages: ["dwarves"])
-        return ToolchainIdentity(name: cell.toolchain.name, compiler: compiler, version: version, tools: tools)
     }
 
     /// Points `images/<name>` of the cell at `path` (a symlink replaced atomically):
