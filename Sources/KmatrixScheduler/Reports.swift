@@ -117,6 +117,7 @@ public enum Reports {
             out += "| \(cell.id) | **\(cell.outcome)** | \(buildTime(cell, results)) | \(megabytes(cell.kernel?.imageBytes)) | \(dtbText(cell)) | \(boot) | "
             out += phaseOrder.map { seconds(phase(cell, $0)) }.joined(separator: " | ") + " |\n"
         }
+        out += KernelSideBySide.markdown(results)
         let withFindings = results.cells.filter { !($0.dtb?.findings.isEmpty ?? true) }
         if !withFindings.isEmpty {
             out += "\n## Device tree findings\n"
