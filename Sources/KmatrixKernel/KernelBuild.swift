@@ -105,7 +105,8 @@ public enum KernelBuild {
         // Kconfig first, alone: a config it rewrites (the compiler or another tool it
         // probes is not what the config was made with) is stale, found in seconds rather
         // than after a whole build.
-        let sync = try await runLogged(plan.make(["syncconfig"]), log: log, timeout: .seconds(600), wrap: wrap)
+        let commands = plan.buildCommands(modules: inputs.modules)
+        let sync = try await runLogged(commands[0], log: log, timeout: .seconds(600), wrap: wrap)
         if sync.succeeded, (try? SHA256.hex(fileAt: plan.configPath)) != configuration.configSHA256 {
             record.staleConfig = true
             record.failure = KernelFailure(.configFailed, "make syncconfig rewrote \(plan.configPath): the verified config is stale for this toolchain; configure again")
@@ -119,7 +120,7 @@ public enum KernelBuild {
         try removeIfPresent(plan.ccacheStatsLog)
         var failedStep: (Command, Termination)?
         // The jobserver wrapper is how a command runs, not what it is: logs show the make.
-        for command in plan.buildCommands(modules: inputs.modules) {
+        for command in commands.dropFirst() {
             let termination = try await runLogged(command, log: log, timeout: timeout, wrap: wrap)
             if !termination.succeeded { failedStep = (command, termination); break }
         }

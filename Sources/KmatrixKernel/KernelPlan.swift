@@ -99,15 +99,17 @@ public struct KernelPlan: Sendable {
 
     public var configPath: String { "\(buildDirectory)/.config" }
 
-    /// The image, the DTBs and, when the config has any `=m`, the modules, in one make
-    /// so that `-j` spans them all; then the modules staged into `modulesStaging`.
+    /// `make syncconfig` alone first (a config Kconfig rewrites is stale: found in seconds,
+    /// not after a whole build), then the image, the DTBs and, when the config has any
+    /// `=m`, the modules, in one make so that `-j` spans them all; then the modules staged
+    /// into `modulesStaging`.
     public func buildCommands(modules: Bool) -> [Command] {
         // Several DTBs may come from one target (`dtbs`, which also finds them wherever the
         // kernel version keeps its dts files): name each make target once.
         var targets = [cell.target.kernel.image.target]
         for dtb in cell.target.kernel.dtbs.map(\.target) where !targets.contains(dtb) { targets.append(dtb) }
         let build = make(targets + (modules ? ["modules"] : []), jobs: jobs)
-        return modules ? [build, make(["modules_install", "INSTALL_MOD_PATH=\(modulesStaging)"])] : [build]
+        return [make(["syncconfig"]), build] + (modules ? [make(["modules_install", "INSTALL_MOD_PATH=\(modulesStaging)"])] : [])
     }
 
     /// Where `modules_install` stages the modules (`<staging>/lib/modules/<release>`).
