@@ -31,7 +31,10 @@ public enum Reports {
     static func buildTime(_ cell: CellResult, _ results: RunResults) -> String {
         let step = results.steps.first { $0.kind == .kernelBuild && $0.scope == cell.id }
         guard let step else { return "-" }
-        return step.cacheHit ? "cached" : seconds(step.seconds)
+        guard !step.cacheHit else { return "cached" }
+        // Compiled now: how much ccache saved.
+        guard let ccache = cell.kernel?.ccache, ccache.calls > 0 else { return seconds(step.seconds) }
+        return "\(seconds(step.seconds)), ccache \(ccache.hits)/\(ccache.hits + ccache.misses)"
     }
 
     static func dtbText(_ cell: CellResult) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import KmatrixCore
+import KmatrixKernel
 import KmatrixScheduler
 import Testing
 
@@ -35,5 +36,14 @@ struct KernelSideBySideTests {
     @Test func aRunWithOneKernelHasNoSuchSection() {
         #expect(KernelSideBySide.rows(sampleResults()).kernels.isEmpty)
         #expect(!Reports.markdown(sampleResults()).contains("Kernels side by side"))
+    }
+
+    /// A kernel compiled in this run shows how much ccache served; a cached one says so.
+    @Test func theBuildColumnShowsCcacheHitsOfACompiledKernel() {
+        var results = sampleResults()
+        let id = results.cells[0].id
+        results.cells[0].kernel?.ccache = CcacheStats(calls: 700, hits: 610, misses: 60)
+        results.steps = [StepResult(id: StepID(.kernelBuild, id), outcome: StepOutcome(status: .passed, cacheHit: false, seconds: 95, summary: "bzImage"))]
+        #expect(Reports.markdown(results).contains("| \(id) | **pass** | 95.00 s, ccache 610/670 |"))
     }
 }
