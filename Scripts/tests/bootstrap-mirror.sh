@@ -111,16 +111,18 @@ EOF
   echo stand-in >"$s/cache/probe/vmlinuz"
 }
 
-# start NAME [VAR=VALUE...]: bootstrap in sandbox NAME, in the background; its output (both
-# streams) goes to NAME/out and its exit status to NAME/rc.
+# start NAME [VAR=VALUE...] [-- BOOTSTRAP-ARGUMENTS...]: bootstrap in sandbox NAME, in the
+# background; its output (both streams) goes to NAME/out and its exit status to NAME/rc.
 start() {
-  local s=$t/$1
+  local s=$t/$1 vars=()
   shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
+  [ $# -eq 0 ] || shift
   (
     rc=0
-    env -u KMATRIX_BOOTSTRAP_FORCE_UPDATE -u KMATRIX_BOOTSTRAP_EXTRA_PACKAGES "$@" \
+    env -u KMATRIX_BOOTSTRAP_FORCE_UPDATE -u KMATRIX_BOOTSTRAP_EXTRA_PACKAGES "${vars[@]}" \
       APT_CONFIG="$s/apt.conf" KMATRIX_CACHE="$s/cache" PATH="$s/bin:$PATH" \
-      "$root/Scripts/bootstrap" >"$s/out" 2>&1 || rc=$?
+      "$root/Scripts/bootstrap" "$@" >"$s/out" 2>&1 || rc=$?
     echo "$rc" >"$s/rc"
   ) &
 }
@@ -160,6 +162,11 @@ start bad-index KMATRIX_BOOTSTRAP_FORCE_UPDATE=1
 # A needed package that does not exist anywhere: exit 3, naming it, without retries.
 sandbox no-such-package deb:good
 start no-such-package KMATRIX_BOOTSTRAP_EXTRA_PACKAGES=kmatrix-no-such-package
+# A matrix given with --matrix adds the packages its sources name (a second kernel's
+# linux-source): here one that does not exist, so bootstrap must try to install it.
+sandbox matrix-package deb:good
+printf '{"sources": {"kernel": {"6.12": {"paths": ["/x"], "debianPackage": "kmatrix-matrix-only-source"}}}}\n' >"$t/matrix-package/m.json"
+start matrix-package -- --matrix "$t/matrix-package/m.json"
 # The busybox source does not download: three tries, then exit 3 naming the command.
 sandbox no-busybox-source deb:good deb-src:good
 rm "$t/no-busybox-source/cache/sources/busybox_0.orig.tar.xz"
@@ -174,7 +181,7 @@ if [ "$(uname -m)" = x86_64 ]; then
   start no-probe-kernel
 fi
 wait
-echo "bootstrap ran in 5 sandboxes in ${SECONDS} s"
+echo "bootstrap ran in 6 sandboxes in ${SECONDS} s"
 
 check ready "exit 0" rc_is ready 0
 check ready "prints nothing" out_lines ready 0
@@ -189,6 +196,11 @@ check no-such-package "exit 3" rc_is no-such-package 3
 check no-such-package "names the package and apt's reason" out_has no-such-package \
   "bootstrap: cannot install kmatrix-no-such-package: Unable to locate package kmatrix-no-such-package"
 check no-such-package "tries apt-get install once" calls_are no-such-package '^install' 1
+
+check matrix-package "exit 3" rc_is matrix-package 3
+# (apt's reason is not checked: the other sandboxes' apt-get may hold dpkg's lock then.)
+check matrix-package "installs the package the matrix names" out_has matrix-package \
+  "bootstrap: cannot install kmatrix-matrix-only-source"
 
 check no-busybox-source "exit 3" rc_is no-busybox-source 3
 check no-busybox-source "tries apt-get source 3 times" calls_are no-busybox-source '^source' 3
