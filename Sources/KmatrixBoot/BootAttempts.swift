@@ -44,10 +44,7 @@ public struct PhaseSpread: Sendable, Codable, Equatable {
         var names: [String] = []
         var values: [String: [Double]] = [:]
         for record in records {
-            let host: [(String, Double?)] = [("first-output", record.phases.firstOutput), ("firmware", record.phases.firmware),
-                                             ("linux", record.phases.linuxVersion), ("init", record.phases.initStarted),
-                                             ("marker", record.phases.userspace)]
-            let named = host.compactMap { name, value in value.map { (name, $0) } }
+            let named = record.phases.named.compactMap { name, value in value.map { (name, $0) } }
                 + record.kernelPhases.map { ("kernel:\($0.name)", $0.seconds) }
             for (name, value) in named {
                 if values[name] == nil { names.append(name) }

@@ -36,6 +36,11 @@ public struct BootPhases: Sendable, Codable, Equatable {
     public var userspace: Double?
 
     public init() {}
+
+    /// Each phase by the name results and reports give it, in boot order.
+    public var named: [(name: String, seconds: Double?)] {
+        [("first-output", firstOutput), ("firmware", firmware), ("linux", linuxVersion), ("init", initStarted), ("marker", userspace)]
+    }
 }
 
 /// Deadlines of one boot, in seconds. From the target descriptor unless overridden.

@@ -86,11 +86,8 @@ extension DeviceTreeSummary {
 
 extension BootSummary {
     init(_ boot: BootRecord) {
-        let named: [(String, Double?)] = [("first-output", boot.phases.firstOutput), ("firmware", boot.phases.firmware),
-                                          ("linux", boot.phases.linuxVersion), ("init", boot.phases.initStarted),
-                                          ("marker", boot.phases.userspace)]
         self.init(outcome: boot.outcome.rawValue, accelerator: boot.accelerator.rawValue,
-                  phases: named.compactMap { name, value in value.map { .init(name: name, seconds: $0) } },
+                  phases: boot.phases.named.compactMap { name, value in value.map { .init(name: name, seconds: $0) } },
                   seconds: boot.seconds, qemuVersion: boot.qemuVersion ?? "", command: boot.command,
                   log: boot.logPath, tail: boot.outcome.passed ? [] : boot.lastLines)
         (kernelPhases, kernelWarnings, slowestInitcalls) = (boot.kernelPhases, boot.kernelWarnings, boot.slowestInitcalls)
