@@ -1,6 +1,7 @@
 import Foundation
 @testable import KmatrixBoot
 import KmatrixCore
+import KmatrixCrypto
 import KmatrixTestSupport
 import Testing
 
@@ -35,8 +36,13 @@ struct FlakyBootTests {
 
         // The disk's own /init becomes /init.real; the new /init fails until /flaky-once exists.
         let image = "\(folder)/rootfs.ext2", original = "\(folder)/init.real", flaky = "\(folder)/init"
-        try FileManager.default.copyItem(atPath: disk, toPath: image)
-        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: image)
+        // The images folder links into the shared cache: copy the bytes, never the link, and
+        // prove at the end that the fixture did not change.
+        let fixture = URL(fileURLWithPath: disk).resolvingSymlinksInPath().path
+        let fixtureSHA = try SHA256.hex(fileAt: fixture)
+        defer { #expect((try? SHA256.hex(fileAt: fixture)) == fixtureSHA, "the test changed the fixture \(fixture)") }
+        FileManager.default.createFile(atPath: image, contents: try Data(contentsOf: URL(fileURLWithPath: fixture)))
+        try #require((try FileManager.default.attributesOfItem(atPath: image)[.type] as? FileAttributeType) == .typeRegular)
         try debugfs(image, "dump /init \(original)")
         try """
             #!/bin/sh
