@@ -18,6 +18,8 @@ public enum BootOutcome: String, Sendable, Codable, CaseIterable {
     case timeout
     /// QEMU refused to start or died with its own error message.
     case qemuError = "qemu-error"
+    /// The marker arrived but names another machine or kernel release, or a module did not load.
+    case markerMismatch = "marker-mismatch"
 
     public var passed: Bool { self == .pass }
 }
@@ -34,6 +36,11 @@ public struct BootPhases: Sendable, Codable, Equatable {
     public var userspace: Double?
 
     public init() {}
+
+    /// Each phase by the name results and reports give it, in boot order.
+    public var named: [(name: String, seconds: Double?)] {
+        [("first-output", firstOutput), ("firmware", firmware), ("linux", linuxVersion), ("init", initStarted), ("marker", userspace)]
+    }
 }
 
 /// Deadlines of one boot, in seconds. From the target descriptor unless overridden.
@@ -73,8 +80,16 @@ public struct BootTimeouts: Sendable, Codable, Equatable {
                   logLimitBytes: try container.decodeIfPresent(Int.self, forKey: .logLimitBytes) ?? Self.defaultLogLimitBytes)
     }
 
-    public init(_ qemu: QemuSpec) {
-        self.init(total: Double(qemu.bootTimeoutSeconds), silence: Double(qemu.silenceSeconds))
+    /// The target's allowances; a root device that names its own silence (a disk behind
+    /// `rootwait`) replaces the target's, and its idle check with it.
+    public init(_ target: Target, rootDevice: RootDeviceSpec? = nil) {
+        let qemu = target.qemu
+        if let allowed = rootDevice?.silenceSeconds {
+            self.init(total: Double(qemu.bootTimeoutSeconds), silence: Double(allowed), idle: nil)
+        } else {
+            self.init(total: Double(qemu.bootTimeoutSeconds), silence: Double(qemu.silenceSeconds),
+                      idle: qemu.idleSeconds > 0 ? qemu.idleSeconds : nil)
+        }
     }
 }
 
@@ -108,7 +123,52 @@ public struct BootRecord: Sendable, Codable, Equatable {
     public var lastLines: [String]
     /// Set when boot.log reached its size limit and was cut there (bytes kept).
     public var logCutAt: Int?
+    /// BUG/WARNING/Oops splats the kernel went on from (the first lines of each).
+    public var kernelWarnings: [KernelWarning] = []
+    /// Milestones on the kernel's own clock (printk time; the marker's uptime), in order.
+    public var kernelPhases: [KernelPhase] = []
+    /// The slowest initcalls, slowest first (`--initcall-debug`).
+    public var slowestInitcalls: [InitcallTime] = []
+    /// What the marker was checked against.
+    public var expected: MarkerExpectation?
+    /// Every boot of the cell when there was more than one (`--retries`, `--boots`), in order.
+    public var attempts: [BootAttempt] = []
+    /// A boot failed, then passed when booted again.
+    public var flaky = false
+    /// Per phase over the passing boots of `--boots N`: median, min and max.
+    public var spread: [PhaseSpread] = []
 
     /// The command as a line a person can paste into a shell.
     public var commandLine: String { command.map(shellQuote).joined(separator: " ") }
+}
+
+extension BootRecord {
+    enum CodingKeys: String, CodingKey {
+        case outcome, reason, phases, seconds, reportedAfter, accelerator, acceleratorReason, qemuVersion, command, logPath
+        case qemuStandardError, qemuTermination, kernelRelease, marker, trace, lastLines, logCutAt
+        case kernelWarnings, kernelPhases, slowestInitcalls, expected, attempts, flaky, spread
+    }
+
+    /// Records written before a field existed read with its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(outcome: try c.decode(BootOutcome.self, forKey: .outcome), reason: try c.decode(String.self, forKey: .reason),
+                  phases: try c.decode(BootPhases.self, forKey: .phases), seconds: try c.decode(Double.self, forKey: .seconds),
+                  reportedAfter: try c.decodeIfPresent(Double.self, forKey: .reportedAfter),
+                  accelerator: try c.decode(Accelerator.self, forKey: .accelerator),
+                  acceleratorReason: try c.decodeIfPresent(String.self, forKey: .acceleratorReason),
+                  qemuVersion: try c.decodeIfPresent(String.self, forKey: .qemuVersion), command: try c.decode([String].self, forKey: .command),
+                  logPath: try c.decode(String.self, forKey: .logPath), qemuStandardError: try c.decode(String.self, forKey: .qemuStandardError),
+                  qemuTermination: try c.decodeIfPresent(String.self, forKey: .qemuTermination),
+                  kernelRelease: try c.decodeIfPresent(String.self, forKey: .kernelRelease),
+                  marker: try c.decodeIfPresent([String: String].self, forKey: .marker), trace: try c.decode([String].self, forKey: .trace),
+                  lastLines: try c.decode([String].self, forKey: .lastLines), logCutAt: try c.decodeIfPresent(Int.self, forKey: .logCutAt))
+        kernelWarnings = try c.decodeIfPresent([KernelWarning].self, forKey: .kernelWarnings) ?? []
+        kernelPhases = try c.decodeIfPresent([KernelPhase].self, forKey: .kernelPhases) ?? []
+        slowestInitcalls = try c.decodeIfPresent([InitcallTime].self, forKey: .slowestInitcalls) ?? []
+        expected = try c.decodeIfPresent(MarkerExpectation.self, forKey: .expected)
+        attempts = try c.decodeIfPresent([BootAttempt].self, forKey: .attempts) ?? []
+        flaky = try c.decodeIfPresent(Bool.self, forKey: .flaky) ?? false
+        spread = try c.decodeIfPresent([PhaseSpread].self, forKey: .spread) ?? []
+    }
 }

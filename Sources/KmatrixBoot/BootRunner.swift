@@ -21,14 +21,17 @@ public enum BootRunner {
     ///   - marker: the line prefix userspace prints when it is up.
     ///   - timeouts: default from the target descriptor.
     ///   - acceleratorReason: recorded as is (the KVM verdict).
+    ///   - expected: what the marker must say (machine, kernel release).
     public static func run(_ invocation: QemuInvocation, logPath: String, marker: String = BootMarker.prefix,
-                           timeouts: BootTimeouts? = nil, acceleratorReason: String? = nil) async -> BootRecord {
-        let timeouts = timeouts ?? BootTimeouts(invocation.target.qemu)
+                           timeouts: BootTimeouts? = nil, acceleratorReason: String? = nil,
+                           expected: MarkerExpectation = MarkerExpectation()) async -> BootRecord {
+        let timeouts = timeouts ?? BootTimeouts(invocation.target, rootDevice: invocation.rootDevice)
         let argv = invocation.command.argv
         var record = BootRecord(outcome: .qemuError, reason: "", phases: BootPhases(), seconds: 0, reportedAfter: nil,
                                 accelerator: invocation.accelerator, acceleratorReason: acceleratorReason, qemuVersion: nil,
                                 command: argv, logPath: logPath, qemuStandardError: "", qemuTermination: nil,
                                 kernelRelease: nil, marker: nil, trace: [], lastLines: [])
+        record.expected = expected
         guard let binary = ProcessRunner.which(argv[0]) else {
             record.reason = "\(argv[0]) is not installed (apt-get install \(invocation.target.qemu.package))"
             return record
@@ -55,7 +58,8 @@ public enum BootRunner {
         do {
             (watched, termination) = try await ProcessRunner.stream(Command([binary] + argv.dropFirst()), error: .sequence) { execution in
                 await watchConsole(execution, start: start, log: ConsoleLog(log, limit: timeouts.logLimitBytes), errorLog: errorLog,
-                                   marker: marker, firmwareBanner: invocation.target.qemu.firmware?.banner, timeouts: timeouts)
+                                   watch: ConsoleWatch(marker: marker, firmwareBanner: invocation.target.qemu.firmware?.banner, expected: expected),
+                                   timeouts: timeouts)
             }
         } catch {
             record.seconds = (ContinuousClock.now - start).seconds
@@ -88,7 +92,10 @@ public enum BootRunner {
         record.logCutAt = watched.logCutAt
         record.kernelRelease = watch.kernelRelease
         record.marker = watch.markerFields
-        record.trace = watch.failure?.trace ?? []
+        record.trace = watch.failure?.trace ?? (final.outcome.passed ? [] : watch.lastOops?.lines ?? [])
+        record.kernelWarnings = watch.warnings
+        record.kernelPhases = watch.kernelPhases
+        record.slowestInitcalls = watch.slowestInitcalls
         record.lastLines = final.outcome.passed ? [] : Array(watch.lastLines.suffix(25))
         return record
     }
@@ -112,10 +119,10 @@ public enum BootRunner {
     }
 
     static func watchConsole(_ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, start: ContinuousClock.Instant,
-                      log: ConsoleLog, errorLog: FileDescriptor, marker: String, firmwareBanner: String?,
+                      log: ConsoleLog, errorLog: FileDescriptor, watch: ConsoleWatch,
                       timeouts: BootTimeouts) async -> Watched {
         func now() -> Double { (ContinuousClock.now - start).seconds }
-        var state = Watched(watch: ConsoleWatch(marker: marker, firmwareBanner: firmwareBanner), standardError: "")
+        var state = Watched(watch: watch, standardError: "")
         let (events, continuation) = AsyncStream<Event>.makeStream()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -249,12 +256,14 @@ extension BootRunner {
     /// `accelerators` picks for its target; `boot.log` goes into `logDirectory`.
     /// Throws only when the cell's images are missing (a host failure naming what to run).
     public static func run(cell: Cell, workspace: Workspace, accelerators: AcceleratorChoice, logDirectory: String? = nil,
-                           marker: String = BootMarker.prefix, timeouts: BootTimeouts? = nil) async throws(KmatrixError) -> BootRecord {
+                           marker: String = BootMarker.prefix, timeouts: BootTimeouts? = nil,
+                           expected: MarkerExpectation = MarkerExpectation()) async throws(KmatrixError) -> BootRecord {
         let images = try BootImages.forCell(cell, workspace: workspace)
         var invocation = images.invocation(target: cell.target, rootDevice: cell.rootDevice)
         let choice = await accelerators.choose(for: cell.target)
         invocation.accelerator = choice.accelerator
         let directory = logDirectory ?? Self.logDirectory(for: cell, workspace: workspace)
-        return await run(invocation, logPath: "\(directory)/boot.log", marker: marker, timeouts: timeouts, acceleratorReason: choice.reason)
+        return await run(invocation, logPath: "\(directory)/boot.log", marker: marker, timeouts: timeouts, acceleratorReason: choice.reason,
+                         expected: expected)
     }
 }

@@ -2,8 +2,10 @@ import Foundation
 import KmatrixCore
 
 /// Reads a serial console as it arrives, chunk by chunk (lines may be split anywhere),
-/// and keeps what the verdict needs: phase times, the marker, the first failure and its
-/// trace, and the last lines. Pure: no clock, no I/O; the caller passes arrival times.
+/// and keeps what the verdict needs: phase times (host and kernel clock), the marker, the
+/// first failure and its trace, the kernel's warnings, and the last lines. Kernel patterns
+/// count only on kernel lines: userspace can print "Kernel panic" without making one.
+/// Pure: no clock, no I/O; the caller passes arrival times.
 public struct ConsoleWatch: Sendable {
     public enum FailureKind: String, Sendable {
         case panic, initFailed
@@ -15,7 +17,7 @@ public struct ConsoleWatch: Sendable {
         public var kind: FailureKind
         /// When the deciding line arrived.
         public var seenAt: Double
-        /// The deciding line (`Kernel panic - not syncing: ...`, `Unable to handle kernel ...`).
+        /// The deciding line (`Kernel panic - not syncing: ...`), or the oops that led to it.
         public var headline: String
         /// The trace from its first line (which may precede the headline), bounded.
         public var trace: [String]
@@ -25,6 +27,8 @@ public struct ConsoleWatch: Sendable {
 
     public let marker: String
     public let firmwareBanner: String?
+    /// What the marker must say (target machine, kernel release); empty checks nothing.
+    public let expected: MarkerExpectation
     public private(set) var phases = BootPhases()
     public private(set) var byteCount = 0
     public private(set) var lastOutputAt: Double?
@@ -32,20 +36,34 @@ public struct ConsoleWatch: Sendable {
     /// firmware output alone does not count.
     public private(set) var kernelSpoke = false
     public private(set) var kernelRelease: String?
+    /// Whether the kernel prints printk times (known from its banner line).
+    public private(set) var kernelTimestamps: Bool?
     public private(set) var markerFields: [String: String]?
     public private(set) var failure: Failure?
     public private(set) var initPath: String?
+    /// Splats the kernel went on from, the first `warningLimit` of them.
+    public private(set) var warnings: [KernelWarning] = []
+    public private(set) var warningCount = 0
+    /// Milestones on the kernel's clock, in the order they happened.
+    public private(set) var kernelPhases: [KernelPhase] = []
+    /// The slowest initcalls (`initcall_debug`), slowest first.
+    public private(set) var slowestInitcalls: [InitcallTime] = []
 
     /// Lines that may open an init failure before the kernel gives up (kept for the trace).
     private var initHints: [String] = []
+    /// Lines still to add to the last warning.
+    private var warningLinesLeft = 0
     private var pending: [UInt8] = []
     private var recent: [String] = []
     static let recentLimit = 40
     static let traceLimit = 40
+    static let warningLimit = 20
+    static let initcallLimit = 10
 
-    public init(marker: String = BootMarker.prefix, firmwareBanner: String? = nil) {
+    public init(marker: String = BootMarker.prefix, firmwareBanner: String? = nil, expected: MarkerExpectation = MarkerExpectation()) {
         self.marker = marker
         self.firmwareBanner = firmwareBanner
+        self.expected = expected
     }
 
     /// The console's last lines, the unfinished one included.
@@ -53,6 +71,9 @@ public struct ConsoleWatch: Sendable {
         let partial = Self.clean(pending)
         return partial.isEmpty ? recent : Array((recent + [partial]).suffix(Self.recentLimit))
     }
+
+    /// The last oops the kernel went on from, if any.
+    public var lastOops: KernelWarning? { warnings.last { $0.oops } }
 
     public mutating func feed(_ bytes: some Collection<UInt8>, at time: Double) {
         guard !bytes.isEmpty else { return }
@@ -102,11 +123,6 @@ public struct ConsoleWatch: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static let oopsPatterns = ["Unable to handle kernel", "Internal error: Oops", "BUG: ", "Oops: ", "Oops - ",
-                               "general protection fault", "kernel BUG at"]
-    /// The kernel saying it is stuck: no need to wait out the silence.
-    static let stallPatterns = ["self-detected stall", "detected stalls on CPU", "soft lockup", "hard LOCKUP", "blocked for more than"]
-
     private mutating func take(_ line: String, at time: Double) {
         recent.append(line)
         if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
@@ -124,145 +140,94 @@ public struct ConsoleWatch: Sendable {
             if phases.linuxVersion == nil { phases.linuxVersion = time }
             kernelSpoke = true
             kernelRelease = line[range.upperBound...].split(separator: " ").first.map(String.init)
-        } else if Self.hasPrintkTime(line) {
-            kernelSpoke = true
-        }
-        if phases.initStarted == nil, let path = Self.initRun(line) {
-            phases.initStarted = time
-            initPath = path
+            // The banner may follow firmware output on its line (SeaBIOS leaves no newline).
+            if kernelTimestamps == nil {
+                kernelTimestamps = KernelConsole.kernelText(line, timestamps: true).map { $0.time != nil && $0.text.hasPrefix("Linux version ") } ?? false
+            }
         }
         if markerFields == nil, let range = line.range(of: marker) {
             markerFields = BootMarker.fields(of: line, after: range)
             phases.userspace = time
+            if let uptime = markerFields?["uptime"].flatMap(Double.init) { addPhase(KernelConsole.marker, uptime) }
             return
         }
+        guard let (text, kernelTime) = KernelConsole.kernelText(line, timestamps: kernelTimestamps) else { return }
+        if let kernelTime {
+            kernelSpoke = true
+            addPhase(KernelConsole.kernelStart, kernelTime)
+        }
+        takeKernel(text, line: line, kernelTime: kernelTime, at: time)
+    }
 
-        let initFailure = line.contains("No working init found") || line.contains("Attempted to kill init")
-        if line.contains("Requested init") || line.contains("Failed to execute") {
+    /// A kernel line (its text without the printk time): milestones, warnings, failures.
+    private mutating func takeKernel(_ text: Substring, line: String, kernelTime: Double?, at time: Double) {
+        if phases.initStarted == nil, let path = Self.initRun(text) {
+            phases.initStarted = time
+            initPath = path
+            if let kernelTime { addPhase(KernelConsole.initStart, kernelTime) }
+        }
+        if let kernelTime, let milestone = KernelConsole.milestones.first(where: { text.contains($0.text) }) {
+            addPhase(milestone.name, kernelTime)
+        }
+        if let call = KernelConsole.initcall(text) { addInitcall(call) }
+
+        let headline = String(text)
+        if text.hasPrefix(KernelConsole.panic) {
+            let initFailure = text.contains("No working init found") || text.contains("Attempted to kill init")
+            // A panic after an oops (a killed init, `Fatal exception`) is the oops's doing.
+            if let oops = lastOops {
+                start(.panic, "\(oops.headline); then \(headline)", at: time, trace: oops.lines + [line], complete: line)
+            } else {
+                start(initFailure ? .initFailed : .panic, headline, at: time, trace: (initFailure ? initHints : []) + [line], complete: line)
+            }
+            return
+        }
+        if KernelConsole.stallPatterns.contains(where: text.contains) {
+            start(.hang, headline, at: time, trace: [line], complete: line)
+            return
+        }
+        if text.contains("Requested init") || text.contains("Failed to execute") {
             if initHints.count < 8 { initHints.append(line) }
         }
-        if initFailure {
-            start(.initFailed, line, at: time, trace: initHints + [line])
-        } else if Self.stallPatterns.contains(where: line.contains) {
-            start(.hang, line, at: time, trace: [line])
-        } else if line.contains("Kernel panic - not syncing") || Self.oopsPatterns.contains(where: line.contains) {
-            start(.panic, line, at: time, trace: [line])
+        let oops = KernelConsole.oopsOpeners.contains(where: text.hasPrefix)
+        if warningLinesLeft > 0, let last = warnings.indices.last {
+            // The splat goes on: an `Oops:` inside a `BUG:` makes it an oops, not a new warning.
+            warnings[last].lines.append(line)
+            if oops { warnings[last].oops = true }
+            warningLinesLeft = text.contains("---[ end ") ? 0 : warningLinesLeft - 1
+        } else if oops || KernelConsole.warningOpeners.contains(where: text.hasPrefix) {
+            warningCount += 1
+            guard warnings.count < Self.warningLimit else { return }
+            warnings.append(KernelWarning(headline: headline, lines: [line], seenAt: time, kernelTime: kernelTime, oops: oops))
+            warningLinesLeft = KernelConsole.warningLines
         }
     }
 
-    private mutating func start(_ kind: FailureKind, _ line: String, at time: Double, trace: [String]) {
+    private mutating func start(_ kind: FailureKind, _ headline: String, at time: Double, trace: [String], complete line: String) {
         kernelSpoke = true
-        failure = Failure(kind: kind, seenAt: time, headline: Self.withoutPrintkTime(line), trace: trace,
+        failure = Failure(kind: kind, seenAt: time, headline: headline, trace: Array(trace.prefix(Self.traceLimit)),
                           complete: line.contains("---[ end "))
     }
 
-    /// `[    1.234567] ` at the start of a line.
-    static func hasPrintkTime(_ line: String) -> Bool {
-        guard line.first == "[", let close = line.firstIndex(of: "]") else { return false }
-        let inner = line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)
-        return !inner.isEmpty && inner.allSatisfy { $0.isNumber || $0 == "." }
+    private mutating func addPhase(_ name: String, _ seconds: Double) {
+        guard !kernelPhases.contains(where: { $0.name == name }) else { return }
+        kernelPhases.append(KernelPhase(name: name, seconds: seconds))
     }
 
-    static func withoutPrintkTime(_ line: String) -> String {
-        guard hasPrintkTime(line), let close = line.firstIndex(of: "]") else { return line }
-        return line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)
+    private mutating func addInitcall(_ call: InitcallTime) {
+        guard slowestInitcalls.count < Self.initcallLimit || call.milliseconds > (slowestInitcalls.last?.milliseconds ?? 0) else { return }
+        slowestInitcalls.append(call)
+        slowestInitcalls.sort { $0.milliseconds > $1.milliseconds }
+        if slowestInitcalls.count > Self.initcallLimit { slowestInitcalls.removeLast() }
     }
+
+    /// `[    1.234567] ` at the start of a line.
+    static func hasPrintkTime(_ line: String) -> Bool { KernelConsole.leadingTime(line[...]) != nil }
 
     /// The init path of `Run /init as init process` (the kernel's wording since 5.x).
-    static func initRun(_ line: String) -> String? {
-        guard let run = line.range(of: "Run "), let rest = line[run.upperBound...].range(of: " as init process") else { return nil }
-        let path = line[run.upperBound..<rest.lowerBound]
+    static func initRun(_ text: Substring) -> String? {
+        guard text.hasPrefix("Run "), let rest = text.range(of: " as init process") else { return nil }
+        let path = text[text.index(text.startIndex, offsetBy: 4)..<rest.lowerBound]
         return path.isEmpty || path.contains(" ") ? nil : String(path)
-    }
-}
-
-/// How QEMU ended, as the verdict needs it.
-public struct QemuExit: Sendable, Equatable {
-    public var status: String
-    public var failed: Bool
-    public var standardError: String
-    /// Set when something other than kmatrix killed QEMU with a signal (the OOM killer, a
-    /// user, a crash): the host's doing, whatever the guest had printed.
-    public var signal: Int32?
-
-    public init(status: String, failed: Bool, standardError: String, signal: Int32? = nil) {
-        self.status = status
-        self.failed = failed
-        self.standardError = standardError
-        self.signal = signal
-    }
-}
-
-/// The outcome of a boot from what the console showed so far: nil while it is open.
-public struct BootVerdict: Sendable, Equatable {
-    public var outcome: BootOutcome
-    public var reason: String
-    /// When what decided it showed (the panic line, the last output, the deadline).
-    public var evidenceAt: Double?
-
-    /// - Parameters:
-    ///   - now: seconds since QEMU started.
-    ///   - exit: set once QEMU's console closed and it ended.
-    ///   - recentCPUShare: QEMU's CPU use over the last `timeouts.idle` seconds, as a share
-    ///     of one CPU; nil when unknown.
-    public static func judge(_ watch: ConsoleWatch, now: Double, timeouts: BootTimeouts, exit: QemuExit? = nil,
-                             recentCPUShare: Double? = nil) -> BootVerdict? {
-        if watch.markerFields != nil {
-            return BootVerdict(outcome: .pass, reason: "the marker \(watch.marker) arrived", evidenceAt: watch.phases.userspace)
-        }
-        if let failure = watch.failure, failure.complete || exit != nil || now - failure.seenAt >= timeouts.traceGrace {
-            let outcome: BootOutcome = switch failure.kind {
-            case .panic: .panic
-            case .initFailed: .initFailed
-            case .hang: .hang
-            }
-            return BootVerdict(outcome: outcome, reason: failure.headline, evidenceAt: failure.seenAt)
-        }
-        if let exit, let signal = exit.signal {
-            let name = String(cString: strsignal(signal))
-            return BootVerdict(outcome: .qemuError, reason: "QEMU was killed by signal \(signal) (\(name))"
-                + (watch.kernelSpoke ? " after the kernel had printed; the guest is not to blame" : ""), evidenceAt: now)
-        }
-        if let exit {
-            let message = exit.standardError.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty }.prefix(3).joined(separator: " / ")
-            if exit.failed, !message.isEmpty {
-                return BootVerdict(outcome: .qemuError, reason: "QEMU failed (\(exit.status)): \(message)", evidenceAt: now)
-            }
-            if exit.failed, watch.byteCount == 0 {
-                return BootVerdict(outcome: .qemuError, reason: "QEMU ended (\(exit.status)) before any output", evidenceAt: now)
-            }
-            if watch.phases.initStarted != nil {
-                return BootVerdict(outcome: .initFailed, reason: "init \(watch.initPath ?? "") ran but the guest stopped (QEMU \(exit.status)) without printing \(watch.marker)", evidenceAt: now)
-            }
-            if watch.kernelSpoke {
-                return BootVerdict(outcome: .panic, reason: "the guest reset before init ran, with no panic message (QEMU \(exit.status))", evidenceAt: now)
-            }
-            return BootVerdict(outcome: .noConsoleOutput, reason: "QEMU ended (\(exit.status)) and the kernel printed nothing on the console", evidenceAt: now)
-        }
-        let quietSince = watch.lastOutputAt ?? 0
-        if let idle = timeouts.idle, now - quietSince >= idle, let share = recentCPUShare, share < BootTimeouts.idleCPUShare {
-            let usage = String(format: "QEMU asked for %.0f%% of a CPU", share * 100)
-            if !watch.kernelSpoke {
-                return BootVerdict(outcome: .noConsoleOutput, reason: String(format: "the kernel printed nothing on the console and the guest is idle (%@ over the last %.0f s)", usage, idle), evidenceAt: quietSince)
-            }
-            let last = watch.lastLines.last(where: { !$0.isEmpty }) ?? ""
-            return BootVerdict(outcome: .hang, reason: String(format: "the guest went idle before the marker: no console output for %.1f s and %@; last line: %@", now - quietSince, usage, last), evidenceAt: quietSince)
-        }
-        if now - quietSince >= timeouts.silence {
-            if !watch.kernelSpoke {
-                let firmware = watch.byteCount > 0 ? " (only firmware output)" : ""
-                return BootVerdict(outcome: .noConsoleOutput, reason: String(format: "the kernel printed nothing on the console in %.0f s%@", now, firmware), evidenceAt: quietSince)
-            }
-            let last = watch.lastLines.last(where: { !$0.isEmpty }) ?? ""
-            return BootVerdict(outcome: .hang, reason: String(format: "no console output for %.0f s before the marker; last line: %@", now - quietSince, last), evidenceAt: quietSince)
-        }
-        if now >= timeouts.total {
-            if !watch.kernelSpoke {
-                return BootVerdict(outcome: .noConsoleOutput, reason: String(format: "the kernel printed nothing on the console in %.0f s", now), evidenceAt: now)
-            }
-            return BootVerdict(outcome: .timeout, reason: String(format: "no marker after %.0f s of boot", timeouts.total), evidenceAt: now)
-        }
-        return nil
     }
 }

@@ -38,6 +38,7 @@ struct BootCommand: AsyncParsableCommand {
     @Flag(help: "Add the target's earlycon= to the kernel command line.") var earlycon = false
     @Option(name: .customLong("append"), help: "A word to add to the kernel command line (repeatable).") var appendWords: [String] = []
     @Flag(help: "Print the boot records as JSON.") var json = false
+    @OptionGroup var trials: BootTrialOptions
 
     func validate() throws {
         guard (1...65535).contains(gdbPort) else { throw KmatrixError.badInput("--gdb-port \(gdbPort): must be 1 to 65535") }
@@ -84,10 +85,13 @@ struct BootCommand: AsyncParsableCommand {
             let (accelerator, reason) = try await accel.pick(for: job.invocation.target, choice: choice)
             job.invocation.accelerator = accelerator
             job.invocation.earlycon = earlycon
-            job.invocation.extraAppend += appendWords
+            job.invocation.extraAppend += bootSettings.kernelArguments
             if !json { print("== \(job.name): booting (\(accelerator.rawValue)), log \(job.logDirectory)/boot.log") }
-            let record = await BootRunner.run(job.invocation, logPath: "\(job.logDirectory)/boot.log", marker: marker,
-                                              timeouts: bootSettings.timeouts(job.invocation.target.qemu), acceleratorReason: reason)
+            let timeouts = bootSettings.timeouts(job.invocation.target, rootDevice: job.invocation.rootDevice)
+            let record = await BootAttempts.run(boots: trials.boots, retries: trials.retries, logPath: "\(job.logDirectory)/boot.log") { [job] path in
+                await BootRunner.run(job.invocation, logPath: path, marker: marker, timeouts: timeouts, acceleratorReason: reason,
+                                     expected: MarkerExpectation(arch: job.invocation.target.userspace.unameMachine))
+            }
             if ProcessGroups.stopping { throw KmatrixError(.interrupted, "interrupted; QEMU stopped (log \(job.logDirectory)/boot.log)") }
             try? writeRecord(record, to: "\(job.logDirectory)/boot.json")
             return try report([(job.name, record, nil)], hostFailed: false)
@@ -133,6 +137,7 @@ struct BootCommand: AsyncParsableCommand {
         settings.silence = silence
         settings.idle = idle
         settings.appendWords = appendWords
+        trials.apply(to: &settings)
         return settings
     }
 
@@ -245,6 +250,7 @@ struct BootCommand: AsyncParsableCommand {
 
     func printSummary(_ record: BootRecord, expect: String?) {
         print("  \(record.outcome.rawValue): \(record.reason) (\(bootSeconds(record.seconds)))")
+        for line in bootDetails(record) { print("  \(line)") }
         if !record.outcome.passed {
             if let after = record.reportedAfter { print("  reported \(bootSeconds(after)) after it showed") }
             let lines = record.trace.isEmpty ? Array(record.lastLines.suffix(8)) : Array(record.trace.prefix(12))

@@ -22,6 +22,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Add earlycon= to every boot's command line.") var earlycon = false
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
     @OptionGroup var upstream: UpstreamCacheOption
+    @OptionGroup var trials: BootTrialOptions
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -34,6 +35,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.boot = !noBoot
         settings.bootAnyway = bootAnyway
         settings.bootSettings.earlycon = earlycon
+        trials.apply(to: &settings.bootSettings)
         settings.upstreamCache = upstream.path
         settings.ccache = !upstream.noCcache
         settings.live = !plain && Progress.stdoutIsTerminal

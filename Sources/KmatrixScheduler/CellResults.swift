@@ -14,8 +14,9 @@ extension CellResult {
         let interrupted = steps.contains { outcomes[$0]?.status == .interrupted }
         var outcome = CellOutcome.pass
         if let failing { outcome = .failed(outcomes[failing]?.failure ?? .infrastructure) } else if interrupted { outcome = .failed(.interrupted) }
+        if outcome == .pass, case .boot(let boot)? = outcomes[StepID(.boot, cell.id)]?.output, boot.flaky { outcome = .flaky }
         self.init(id: cell.id, target: cell.target.name, toolchain: cell.toolchain.name, profile: cell.profileName,
-                  rootfs: cell.rootName, arch: cell.target.kernel.arch, outcome: outcome, passed: outcome == (cell.expect ?? .pass),
+                  rootfs: cell.rootName, arch: cell.target.kernel.arch, outcome: outcome, passed: outcome.meets(cell.expect),
                   failedStep: failing?.description, steps: steps.map(\.description))
         kernelName = cell.kernel.name
         for id in steps {
@@ -88,13 +89,12 @@ extension DeviceTreeSummary {
 
 extension BootSummary {
     init(_ boot: BootRecord) {
-        let named: [(String, Double?)] = [("first-output", boot.phases.firstOutput), ("firmware", boot.phases.firmware),
-                                          ("linux", boot.phases.linuxVersion), ("init", boot.phases.initStarted),
-                                          ("marker", boot.phases.userspace)]
         self.init(outcome: boot.outcome.rawValue, accelerator: boot.accelerator.rawValue,
-                  phases: named.compactMap { name, value in value.map { .init(name: name, seconds: $0) } },
+                  phases: boot.phases.named.compactMap { name, value in value.map { .init(name: name, seconds: $0) } },
                   seconds: boot.seconds, qemuVersion: boot.qemuVersion ?? "", command: boot.command,
                   log: boot.logPath, tail: boot.outcome.passed ? [] : boot.lastLines)
+        (kernelPhases, kernelWarnings, slowestInitcalls) = (boot.kernelPhases, boot.kernelWarnings, boot.slowestInitcalls)
+        (attempts, spread) = (boot.attempts.isEmpty ? nil : boot.attempts, boot.spread.isEmpty ? nil : boot.spread)
     }
 }
 

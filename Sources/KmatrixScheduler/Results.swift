@@ -1,4 +1,5 @@
 import Foundation
+import KmatrixBoot
 import KmatrixCore
 import KmatrixKernel
 
@@ -209,6 +210,10 @@ public struct BootSummary: Codable, Sendable {
     public var command: [String]
     public var log: String
     public var tail: [String]
+    /// From the boot record (KmatrixBoot): milestones on the kernel's clock, splats it went
+    /// on from, slowest initcalls, every boot of `--retries`/`--boots`, phase spread.
+    public var kernelPhases: [KernelPhase]?, kernelWarnings: [KernelWarning]?, slowestInitcalls: [InitcallTime]?
+    public var attempts: [BootAttempt]?, spread: [PhaseSpread]?
     public init(outcome: String, accelerator: String, phases: [Phase], seconds: Double, qemuVersion: String,
                 command: [String], log: String, tail: [String]) {
         self.outcome = outcome; self.accelerator = accelerator; self.phases = phases; self.seconds = seconds

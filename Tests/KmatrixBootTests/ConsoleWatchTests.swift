@@ -119,16 +119,24 @@ struct ConsoleWatchTests {
         #expect(watch.failure?.trace.last == "[    0.512700]  panic+0x118/0x2ed")
     }
 
-    @Test func arm64OopsIsAPanic() {
+    /// An oops kills the task that hit it and the kernel goes on: it is a warning until the
+    /// boot fails, and then it is why (a panic), whatever silence follows.
+    @Test func arm64OopsThenSilenceIsAPanic() {
         var watch = ConsoleWatch()
         feed(&watch, """
             [    1.100000] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000
             [    1.100100] Mem abort info:
             [    1.100200] Internal error: Oops: 0000000096000004 [#1] SMP
             """ + "\n", at: 1.1)
-        #expect(watch.failure?.kind == .panic)
-        #expect(watch.failure?.headline.hasPrefix("Unable to handle kernel NULL pointer") == true)
-        #expect(watch.failure?.trace.count == 3)
+        #expect(watch.failure == nil)
+        #expect(watch.warnings.count == 1)
+        #expect(watch.lastOops?.headline.hasPrefix("Unable to handle kernel NULL pointer") == true)
+        #expect(watch.lastOops?.lines.count == 3)
+        #expect(BootVerdict.judge(watch, now: 20, timeouts: timeouts) == nil)
+        let verdict = BootVerdict.judge(watch, now: 21.2, timeouts: timeouts)
+        #expect(verdict?.outcome == .panic)
+        #expect(verdict?.reason.hasPrefix("Unable to handle kernel NULL pointer") == true, "\(verdict?.reason ?? "")")
+        #expect(verdict?.evidenceAt == 1.1)
     }
 
     @Test func initThatExitsIsInitFailed() {

@@ -18,6 +18,9 @@ public struct QemuSpec: Sendable, Equatable, Codable {
     public var bootTimeoutSeconds: Int
     /// How long the console may stay silent, once it has spoken, before the boot is a hang.
     public var silenceSeconds: Int
+    /// How long a silent guest whose QEMU uses (almost) no CPU may sit before it is a hang,
+    /// shorter than `silenceSeconds`; 0 turns that check off for the target.
+    public var idleSeconds: Double
     /// Whether QEMU's loader replaces the `/memory` node of the DTB it passes with the RAM
     /// it gives (its ARM loader does, hw/arm/boot.c: on QEMU 7.2 a vexpress-a9 kernel DTB
     /// claiming 1 GiB is dumped with 256 MiB). Then a DTB that claims more RAM than
@@ -26,7 +29,7 @@ public struct QemuSpec: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case binary, package, machine, cpu, memoryMiB, smp, firmware, args, kvmHostArch, bootTimeoutSeconds, silenceSeconds
-        case replacesDTBMemory
+        case idleSeconds, replacesDTBMemory
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +50,8 @@ public struct QemuSpec: Sendable, Equatable, Codable {
         guard bootTimeoutSeconds > 0, silenceSeconds > 0 else {
             throw decoder.problem("timeouts must be positive", at: CodingKeys.bootTimeoutSeconds)
         }
+        idleSeconds = try c.value(.idleSeconds, default: 3.0)
+        guard idleSeconds >= 0 else { throw decoder.problem("must be 0 (off) or positive", at: CodingKeys.idleSeconds) }
         replacesDTBMemory = try c.value(.replacesDTBMemory, default: false)
     }
 }

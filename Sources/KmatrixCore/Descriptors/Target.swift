@@ -166,8 +166,11 @@ public struct UserspaceSpec: Sendable, Equatable, Codable {
     public var elfClass: Int
     /// Kernel options the ABI needs (hard-float armhf needs VFP, lp64d needs the FPU).
     public var kernelOptions: [KernelOption]
+    /// What `uname -m` prints in the guest (`armv7l`, `aarch64`): the boot marker's `arch`
+    /// must say it. nil: not checked.
+    public var unameMachine: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case debianArch, elfMachine, elfClass, kernelOptions }
+    enum CodingKeys: String, CodingKey, CaseIterable { case debianArch, elfMachine, elfClass, kernelOptions, unameMachine }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -177,6 +180,7 @@ public struct UserspaceSpec: Sendable, Equatable, Codable {
         elfClass = try c.decode(Int.self, forKey: .elfClass)
         guard elfClass == 32 || elfClass == 64 else { throw decoder.problem("must be 32 or 64", at: CodingKeys.elfClass) }
         kernelOptions = try c.value(.kernelOptions, default: [])
+        unameMachine = try c.decodeIfPresent(String.self, forKey: .unameMachine)
     }
 }
 
@@ -200,8 +204,11 @@ public struct RootDeviceSpec: Sendable, Equatable, Codable {
     public var qemuArgs: [String]
     /// Kernel options this way of booting needs (block device, filesystem, driver).
     public var kernelOptions: [KernelOption]
+    /// Console silence this root device may legitimately cause (a disk behind `rootwait`
+    /// waits, idle, for its device): replaces the target's `qemu.silenceSeconds` and its idle allowance.
+    public var silenceSeconds: Int?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case kind, device, filesystem, qemuArgs, kernelOptions }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, device, filesystem, qemuArgs, kernelOptions, silenceSeconds }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -215,6 +222,8 @@ public struct RootDeviceSpec: Sendable, Equatable, Codable {
         filesystem = try c.decodeIfPresent(String.self, forKey: .filesystem)
         qemuArgs = try c.value(.qemuArgs, default: [])
         kernelOptions = try c.value(.kernelOptions, default: [])
+        silenceSeconds = try c.decodeIfPresent(Int.self, forKey: .silenceSeconds)
+        if let silenceSeconds, silenceSeconds <= 0 { throw decoder.problem("must be positive", at: CodingKeys.silenceSeconds) }
         if kind != .initramfs {
             guard device != nil else { throw decoder.problem("a '\(raw)' root device needs 'device' (the root= value)", at: CodingKeys.device) }
             let fs = filesystem ?? ""

@@ -21,3 +21,38 @@ public enum BootMarker {
         return fields
     }
 }
+
+/// What a boot's marker must say for the boot to count: the guest ran the kernel built
+/// for the cell on the target's machine, and every module it lists loaded.
+public struct MarkerExpectation: Sendable, Equatable, Codable {
+    /// `uname -m` on the target (`Target.userspace.unameMachine`); nil: not checked.
+    public var arch: String?
+    /// The release of the kernel built for the cell (its banner); nil: not checked.
+    public var release: String?
+
+    public init(arch: String? = nil, release: String? = nil) {
+        self.arch = arch
+        self.release = release
+    }
+
+    /// Each way the marker's fields differ from what was expected, with both values; empty
+    /// when the marker is right. `modules=N/M` must have N == M wherever it is printed.
+    public func mismatches(_ fields: [String: String]) -> [String] {
+        var found: [String] = []
+        if let arch, fields["arch"] != arch {
+            found.append("arch=\(fields["arch"] ?? "(missing)") but the target's machine is \(arch)")
+        }
+        if let release, fields["release"] != release {
+            found.append("release=\(fields["release"] ?? "(missing)") but the kernel built for this cell is \(release)")
+        }
+        if let modules = fields["modules"] {
+            let counts = modules.split(separator: "/").compactMap { Int($0) }
+            if counts.count != 2 {
+                found.append("modules=\(modules) is not loaded/total")
+            } else if counts[0] != counts[1] {
+                found.append("modules=\(modules): \(counts[1] - counts[0]) of \(counts[1]) modules did not load")
+            }
+        }
+        return found
+    }
+}

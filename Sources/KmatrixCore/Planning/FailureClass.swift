@@ -23,6 +23,9 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable, Comparable {
 
     // Boot: the failing outcomes of a boot (KmatrixBoot's BootOutcome says what each means).
     case panic, initFailed = "init-failed", noConsoleOutput = "no-console-output", hang, timeout, qemuError = "qemu-error"
+    /// The marker arrived but says another kernel booted (`arch`, `release`) or a module
+    /// did not load (`modules=1/2`).
+    case markerMismatch = "marker-mismatch"
 
     // Not the cell's fault.
     /// The host failed: a missing tool or source, a full disk, a cache that cannot be written.
@@ -36,21 +39,39 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable, Comparable {
     public static func < (a: FailureClass, b: FailureClass) -> Bool { a.rawValue < b.rawValue }
 }
 
-/// A cell's verdict: `pass` or the class of the failure that decided it. Encoded as one
-/// string (`"pass"`, `"build-failed"`), as results.json and a matrix's `expect` spell it.
+/// A cell's verdict: `pass`, `flaky` or the class of the failure that decided it. Encoded
+/// as one string (`"pass"`, `"flaky"`, `"build-failed"`), as results.json and a matrix's
+/// `expect` spell it.
 public enum CellOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     case pass
+    /// A boot failed, then passed when booted again (`--retries`): neither a pass nor a
+    /// regression, and not a failure of the run.
+    case flaky
     case failed(FailureClass)
 
     public init?(rawValue: String) {
-        if rawValue == "pass" { self = .pass } else if let failure = FailureClass(rawValue: rawValue) { self = .failed(failure) } else { return nil }
+        switch rawValue {
+        case "pass": self = .pass
+        case "flaky": self = .flaky
+        default:
+            guard let failure = FailureClass(rawValue: rawValue) else { return nil }
+            self = .failed(failure)
+        }
     }
 
     public var rawValue: String {
         switch self {
         case .pass: "pass"
+        case .flaky: "flaky"
         case .failed(let failure): failure.rawValue
         }
+    }
+
+    /// Whether this outcome meets `expect` (nil: a pass is expected). A flaky cell meets
+    /// an expected pass: it is reported, but it does not fail the run.
+    public func meets(_ expect: CellOutcome?) -> Bool {
+        let expected = expect ?? .pass
+        return self == expected || (self == .flaky && expected == .pass)
     }
 
     public var description: String { rawValue }
@@ -61,7 +82,7 @@ public enum CellOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     /// Every spelling a matrix or a result may use, for messages.
-    public static var allRawValues: [String] { ["pass"] + FailureClass.allCases.map(\.rawValue) }
+    public static var allRawValues: [String] { ["pass", "flaky"] + FailureClass.allCases.map(\.rawValue) }
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)

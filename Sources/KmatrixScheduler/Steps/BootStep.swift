@@ -13,12 +13,22 @@ public struct BootSettings: Sendable {
     /// 0 turns the idle check off.
     public var idle: Double?
     public var appendWords: [String] = []
+    /// Boot a failed cell again, up to this many more times (`--retries`).
+    public var retries = 0
+    /// Boot each cell this many times and keep the phases' spread (`--boots`).
+    public var boots = 1
+    /// Boot with `initcall_debug` and record the slowest initcalls.
+    public var initcallDebug = false
 
     public init() {}
 
-    /// The target's deadlines with these overrides.
-    public func timeouts(_ qemu: QemuSpec) -> BootTimeouts {
-        var timeouts = BootTimeouts(qemu)
+    /// The words added to the kernel command line: `--append`'s, and what `--initcall-debug`
+    /// needs (its lines are KERN_DEBUG: `loglevel=8` lets them reach the console).
+    public var kernelArguments: [String] { appendWords + (initcallDebug ? ["initcall_debug", "loglevel=8"] : []) }
+
+    /// The target's (and root device's) deadlines with these overrides.
+    public func timeouts(_ target: Target, rootDevice: RootDeviceSpec? = nil) -> BootTimeouts {
+        var timeouts = BootTimeouts(target, rootDevice: rootDevice)
         if let timeout { timeouts.total = timeout }
         if let silence { timeouts.silence = silence }
         if let idle { timeouts.idle = idle > 0 ? min(idle, timeouts.silence) : nil }
@@ -48,7 +58,7 @@ struct BootStep: Step {
                                         kernel: KernelBuildStep.linkedImage(cell, workspace: workspace), dtb: dtb,
                                         initrd: kind == .disk ? nil : root, disk: kind == .disk ? root : nil)
         invocation.earlycon = settings.earlycon
-        invocation.extraAppend += settings.appendWords
+        invocation.extraAppend += settings.kernelArguments
         if kind == .initrd, let root, let bytes = fileSize(root), bytes > 4096 * 1024 {
             // The RAM disk defaults to 4 MiB (CONFIG_BLK_DEV_RAM_SIZE); a bigger image needs room.
             invocation.extraAppend.append("ramdisk_size=\((bytes + 1023) / 1024 + 1024)")
@@ -90,14 +100,25 @@ struct BootStep: Step {
             reason = "no KVM probe"
         }
         let log = context.logPath(id) ?? "\(context.workspace.images(cell))/boot.log"
-        let record = await BootRunner.run(invocation, logPath: log, marker: settings.marker, timeouts: settings.timeouts(cell.target.qemu),
-                                          acceleratorReason: reason)
+        // The marker must name the target's machine and the release of the kernel built here.
+        let kernel = try? inputs.kernel(StepID(.kernelBuild, cell.id))
+        let expected = MarkerExpectation(arch: cell.target.userspace.unameMachine,
+                                         release: (kernel?.artifacts.vmlinux).flatMap(KernelRelease.read))
+        let timeouts = settings.timeouts(cell.target, rootDevice: cell.rootDevice)
+        var record = await BootAttempts.run(boots: settings.boots, retries: settings.retries, logPath: log) { path in
+            await BootRunner.run(invocation, logPath: path, marker: settings.marker, timeouts: timeouts,
+                                 acceleratorReason: reason, expected: expected)
+        }
+        if let map = kernel?.artifacts.systemMap { record.slowestInitcalls = InitcallNames.resolve(record.slowestInitcalls, systemMap: map) }
         let phases = [("linux", record.phases.linuxVersion), ("init", record.phases.initStarted), ("marker", record.phases.userspace)]
             .compactMap { name, value in value.map { "\(name) \(String(format: "%.2f", $0)) s" } }.joined(separator: ", ")
+        let warnings = record.kernelWarnings.isEmpty ? "" : ", \(record.kernelWarnings.count) kernel warning(s)"
         guard let failure = record.outcome.failureClass else {
-            return .passed("\(record.accelerator.rawValue): \(phases)", output: .boot(record), logPath: log, commands: [invocation.command])
+            let flaky = record.flaky ? "flaky (\(record.attempts.count) boots) " : ""
+            return .passed("\(flaky)\(record.accelerator.rawValue): \(phases)\(warnings)", output: .boot(record), logPath: record.logPath,
+                           commands: [invocation.command])
         }
-        var outcome = StepOutcome.failed(failure, "\(record.reason) [\(phases)]", logPath: log, commands: [invocation.command],
+        var outcome = StepOutcome.failed(failure, "\(record.reason) [\(phases)]", logPath: record.logPath, commands: [invocation.command],
                                          excerpt: record.trace.isEmpty ? record.lastLines : record.trace)
         outcome.output = .boot(record)
         return outcome
@@ -115,6 +136,7 @@ extension BootOutcome {
         case .hang: .hang
         case .timeout: .timeout
         case .qemuError: .qemuError
+        case .markerMismatch: .markerMismatch
         }
     }
 }
