@@ -11,6 +11,8 @@ public struct Cell: Sendable, Equatable {
     public var rootDevice: RootDeviceSpec
     public var extraOptions: [KernelOption]
     public var expect: CellOutcome?
+    /// Test suites run in the guest (KUnit options in the config, scripts in the rootfs).
+    public var tests: [CellTestSuite] = []
 
     /// `target/toolchain/profile/rootfs`, e.g. `arm64-virt/gcc/tiny/initramfs`.
     public var id: String { "\(target.name)/\(toolchain.name)/\(profileName)/\(rootName)" }
