@@ -108,6 +108,8 @@ public struct BootRecord: Sendable, Codable, Equatable {
     public var lastLines: [String]
     /// Set when boot.log reached its size limit and was cut there (bytes kept).
     public var logCutAt: Int?
+    /// Per-test results of the guest's tests (KUnit and scripts); nil when the cell has none.
+    public var tests: [GuestTestResult]?
 
     /// The command as a line a person can paste into a shell.
     public var commandLine: String { command.map(shellQuote).joined(separator: " ") }

@@ -21,8 +21,9 @@ public enum BootRunner {
     ///   - marker: the line prefix userspace prints when it is up.
     ///   - timeouts: default from the target descriptor.
     ///   - acceleratorReason: recorded as is (the KVM verdict).
+    ///   - awaitsTests: init runs test scripts after the marker; the boot ends at their end line.
     public static func run(_ invocation: QemuInvocation, logPath: String, marker: String = BootMarker.prefix,
-                           timeouts: BootTimeouts? = nil, acceleratorReason: String? = nil) async -> BootRecord {
+                           timeouts: BootTimeouts? = nil, acceleratorReason: String? = nil, awaitsTests: Bool = false) async -> BootRecord {
         let timeouts = timeouts ?? BootTimeouts(invocation.target.qemu)
         let argv = invocation.command.argv
         var record = BootRecord(outcome: .qemuError, reason: "", phases: BootPhases(), seconds: 0, reportedAfter: nil,
@@ -55,7 +56,8 @@ public enum BootRunner {
         do {
             (watched, termination) = try await ProcessRunner.stream(Command([binary] + argv.dropFirst()), error: .sequence) { execution in
                 await watchConsole(execution, start: start, log: ConsoleLog(log, limit: timeouts.logLimitBytes), errorLog: errorLog,
-                                   marker: marker, firmwareBanner: invocation.target.qemu.firmware?.banner, timeouts: timeouts)
+                                   marker: marker, firmwareBanner: invocation.target.qemu.firmware?.banner, timeouts: timeouts,
+                                   awaitsTests: awaitsTests)
             }
         } catch {
             record.seconds = (ContinuousClock.now - start).seconds
@@ -113,9 +115,10 @@ public enum BootRunner {
 
     static func watchConsole(_ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, start: ContinuousClock.Instant,
                       log: ConsoleLog, errorLog: FileDescriptor, marker: String, firmwareBanner: String?,
-                      timeouts: BootTimeouts) async -> Watched {
+                      timeouts: BootTimeouts, awaitsTests: Bool = false) async -> Watched {
         func now() -> Double { (ContinuousClock.now - start).seconds }
         var state = Watched(watch: ConsoleWatch(marker: marker, firmwareBanner: firmwareBanner), standardError: "")
+        if awaitsTests { state.watch.guestTests = GuestTestWatch() }
         let (events, continuation) = AsyncStream<Event>.makeStream()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

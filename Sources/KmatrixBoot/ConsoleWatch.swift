@@ -35,6 +35,8 @@ public struct ConsoleWatch: Sendable {
     public private(set) var markerFields: [String: String]?
     public private(set) var failure: Failure?
     public private(set) var initPath: String?
+    /// Set when init runs test scripts after the marker: the boot waits for their end line.
+    public var guestTests: GuestTestWatch?
 
     /// Lines that may open an init failure before the kernel gives up (kept for the trace).
     private var initHints: [String] = []
@@ -111,6 +113,7 @@ public struct ConsoleWatch: Sendable {
         recent.append(line)
         if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
 
+        if markerFields != nil { guestTests?.take(line) }
         if var failure {
             if failure.trace.count < Self.traceLimit, !failure.complete {
                 failure.trace.append(line)
@@ -207,8 +210,15 @@ public struct BootVerdict: Sendable, Equatable {
     ///     of one CPU; nil when unknown.
     public static func judge(_ watch: ConsoleWatch, now: Double, timeouts: BootTimeouts, exit: QemuExit? = nil,
                              recentCPUShare: Double? = nil) -> BootVerdict? {
-        if watch.markerFields != nil {
+        if watch.markerFields != nil, watch.guestTests?.ended ?? true {
             return BootVerdict(outcome: .pass, reason: "the marker \(watch.marker) arrived", evidenceAt: watch.phases.userspace)
+        }
+        if watch.markerFields != nil, watch.failure == nil {
+            // The guest runs its tests, each within its own limit: no silence or idle rule
+            // (a test may sleep), only the deadline, which counts the tests' limits.
+            guard exit != nil || now >= timeouts.total else { return nil }
+            let why = exit != nil ? "the guest stopped before its tests ended" : String(format: "the tests did not end within the %.0f s deadline", timeouts.total)
+            return BootVerdict(outcome: .pass, reason: "the marker \(watch.marker) arrived; \(why)", evidenceAt: watch.phases.userspace)
         }
         if let failure = watch.failure, failure.complete || exit != nil || now - failure.seenAt >= timeouts.traceGrace {
             let outcome: BootOutcome = switch failure.kind {

@@ -66,7 +66,7 @@ public struct KTAPParser: Sendable {
     /// Parses a whole text (a script's output) in one go.
     public static func parse(_ text: String, suite: String) -> KTAPParser {
         var parser = KTAPParser(suite: suite)
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) { parser.feed(String(line)) }
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) { parser.feed(String(line)) }
         parser.finish()
         return parser
     }

@@ -24,6 +24,10 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable, Comparable {
     // Boot: the failing outcomes of a boot (KmatrixBoot's BootOutcome says what each means).
     case panic, initFailed = "init-failed", noConsoleOutput = "no-console-output", hang, timeout, qemuError = "qemu-error"
 
+    // Tests in the guest.
+    /// The boot passed but a test in the guest failed or did not run (KUnit or a script).
+    case testsFailed = "tests-failed"
+
     // Not the cell's fault.
     /// The host failed: a missing tool or source, a full disk, a cache that cannot be written.
     case infrastructure

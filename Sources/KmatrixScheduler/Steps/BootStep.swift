@@ -90,10 +90,12 @@ struct BootStep: Step {
             reason = "no KVM probe"
         }
         let log = context.logPath(id) ?? "\(context.workspace.images(cell))/boot.log"
-        let record = await BootRunner.run(invocation, logPath: log, marker: settings.marker, timeouts: settings.timeouts(cell.target.qemu),
-                                          acceleratorReason: reason)
+        var record = await BootRunner.run(invocation, logPath: log, marker: settings.marker, timeouts: testTimeouts(settings),
+                                          acceleratorReason: reason, awaitsTests: cell.hasGuestScripts)
+        record.tests = guestTestResults(record, marker: settings.marker)
         let phases = [("linux", record.phases.linuxVersion), ("init", record.phases.initStarted), ("marker", record.phases.userspace)]
             .compactMap { name, value in value.map { "\(name) \(String(format: "%.2f", $0)) s" } }.joined(separator: ", ")
+        if record.outcome.passed, let failed = testsFailure(record, commands: [invocation.command], phases: phases) { return failed }
         guard let failure = record.outcome.failureClass else {
             return .passed("\(record.accelerator.rawValue): \(phases)", output: .boot(record), logPath: log, commands: [invocation.command])
         }
