@@ -73,8 +73,9 @@ public enum GuestTestLines {
                 current?.output.append(String(line[range.upperBound...]))
             } else if line.range(of: "\(p.output) \(nonce)") != nil, current != nil {
                 current?.output.append("")   // an empty output line
-            } else if let w = words(after: p.testEnd, in: line), w.count >= 3, w[0] == nonce, let run = current, w[1] == run.suite, w[2] == run.name {
-                reported["\(run.suite)/\(run.name)"] = scriptResult(run.suite, run.name, fields: fields(w.dropFirst(3)), output: run.output)
+            } else if let w = words(after: p.testEnd, in: line), w.count >= 3, w[0] == nonce, let run = current, w[1] == run.suite, w[2] == run.name,
+                      let end = line.range(of: p.testEnd) {
+                reported["\(run.suite)/\(run.name)"] = scriptResult(run.suite, run.name, fields: BootMarker.fields(of: line, after: end), output: run.output)
                 current = nil
             }
         }
@@ -120,14 +121,5 @@ public enum GuestTestLines {
         // A kernel message written into the middle of the line ends the fields (printk's timestamp).
         if let kernel = rest.range(of: #"\[ *[0-9]+\.[0-9]+\]"#, options: .regularExpression) { rest = rest[..<kernel.lowerBound] }
         return rest.split(separator: " ").map(String.init)
-    }
-
-    static func fields(_ words: ArraySlice<String>) -> [String: String] {
-        var fields: [String: String] = [:]
-        for word in words {
-            guard let equals = word.firstIndex(of: "=") else { continue }
-            fields[String(word[..<equals])] = String(word[word.index(after: equals)...])
-        }
-        return fields
     }
 }

@@ -195,9 +195,7 @@ public struct KTAPParser: Sendable {
 
     /// `[    1.234567] ` (printk's time) removed with the single space after it.
     static func withoutTimestamp(_ line: String) -> String {
-        guard line.first == "[", let close = line.firstIndex(of: "]") else { return line }
-        let inner = line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)
-        guard !inner.isEmpty, inner.allSatisfy({ $0.isNumber || $0 == "." }) else { return line }
+        guard ConsoleWatch.hasPrintkTime(line), let close = line.firstIndex(of: "]") else { return line }
         var rest = line[line.index(after: close)...]
         if rest.first == " " { rest = rest.dropFirst() }
         return String(rest)
