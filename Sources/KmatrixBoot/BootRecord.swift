@@ -137,6 +137,8 @@ public struct BootRecord: Sendable, Codable, Equatable {
     public var flaky = false
     /// Per phase over the passing boots of `--boots N`: median, min and max.
     public var spread: [PhaseSpread] = []
+    /// Per-test results of the guest's tests (KUnit and scripts); nil when the cell has none.
+    public var tests: [GuestTestResult]?
 
     /// The command as a line a person can paste into a shell.
     public var commandLine: String { command.map(shellQuote).joined(separator: " ") }

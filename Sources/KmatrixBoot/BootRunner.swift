@@ -22,9 +22,10 @@ public enum BootRunner {
     ///   - timeouts: default from the target descriptor.
     ///   - acceleratorReason: recorded as is (the KVM verdict).
     ///   - expected: what the marker must say (machine, kernel release).
+    ///   - awaitsTests: init runs test scripts after the marker; the boot ends at their end line.
     public static func run(_ invocation: QemuInvocation, logPath: String, marker: String = BootMarker.prefix,
                            timeouts: BootTimeouts? = nil, acceleratorReason: String? = nil,
-                           expected: MarkerExpectation = MarkerExpectation()) async -> BootRecord {
+                           expected: MarkerExpectation = MarkerExpectation(), awaitsTests: Bool = false) async -> BootRecord {
         let timeouts = timeouts ?? BootTimeouts(invocation.target, rootDevice: invocation.rootDevice)
         let argv = invocation.command.argv
         var record = BootRecord(outcome: .qemuError, reason: "", phases: BootPhases(), seconds: 0, reportedAfter: nil,
@@ -59,7 +60,7 @@ public enum BootRunner {
             (watched, termination) = try await ProcessRunner.stream(Command([binary] + argv.dropFirst()), error: .sequence) { execution in
                 await watchConsole(execution, start: start, log: ConsoleLog(log, limit: timeouts.logLimitBytes), errorLog: errorLog,
                                    watch: ConsoleWatch(marker: marker, firmwareBanner: invocation.target.qemu.firmware?.banner, expected: expected),
-                                   timeouts: timeouts)
+                                   timeouts: timeouts, awaitsTests: awaitsTests)
             }
         } catch {
             record.seconds = (ContinuousClock.now - start).seconds
@@ -120,9 +121,10 @@ public enum BootRunner {
 
     static func watchConsole(_ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, start: ContinuousClock.Instant,
                       log: ConsoleLog, errorLog: FileDescriptor, watch: ConsoleWatch,
-                      timeouts: BootTimeouts) async -> Watched {
+                      timeouts: BootTimeouts, awaitsTests: Bool = false) async -> Watched {
         func now() -> Double { (ContinuousClock.now - start).seconds }
         var state = Watched(watch: watch, standardError: "")
+        if awaitsTests { state.watch.guestTests = GuestTestWatch() }
         let (events, continuation) = AsyncStream<Event>.makeStream()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

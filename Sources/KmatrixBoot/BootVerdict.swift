@@ -39,7 +39,16 @@ public struct BootVerdict: Sendable, Equatable {
                                    evidenceAt: watch.phases.userspace)
             }
             let warned = watch.warningCount > 0 ? " (after \(watch.warningCount) kernel warning\(watch.warningCount == 1 ? "" : "s"))" : ""
-            return BootVerdict(outcome: .pass, reason: "the marker \(watch.marker) arrived\(warned)", evidenceAt: watch.phases.userspace)
+            if watch.guestTests?.ended ?? true {
+                return BootVerdict(outcome: .pass, reason: "the marker \(watch.marker) arrived\(warned)", evidenceAt: watch.phases.userspace)
+            }
+            if watch.failure == nil {
+                // The guest runs its tests, each within its own limit: no silence or idle rule
+                // (a test may sleep), only the deadline, which counts the tests' limits.
+                guard exit != nil || now >= timeouts.total else { return nil }
+                let why = exit != nil ? "the guest stopped before its tests ended" : String(format: "the tests did not end within the %.0f s deadline", timeouts.total)
+                return BootVerdict(outcome: .pass, reason: "the marker \(watch.marker) arrived\(warned); \(why)", evidenceAt: watch.phases.userspace)
+            }
         }
         if let failure = watch.failure, failure.complete || exit != nil || now - failure.seenAt >= timeouts.traceGrace {
             let outcome: BootOutcome = switch failure.kind {

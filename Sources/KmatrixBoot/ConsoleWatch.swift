@@ -48,6 +48,8 @@ public struct ConsoleWatch: Sendable {
     public private(set) var kernelPhases: [KernelPhase] = []
     /// The slowest initcalls (`initcall_debug`), slowest first.
     public private(set) var slowestInitcalls: [InitcallTime] = []
+    /// Set when init runs test scripts after the marker: the boot waits for their end line.
+    public var guestTests: GuestTestWatch?
 
     /// Lines that may open an init failure before the kernel gives up (kept for the trace).
     private var initHints: [String] = []
@@ -127,6 +129,7 @@ public struct ConsoleWatch: Sendable {
         recent.append(line)
         if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
 
+        if markerFields != nil { guestTests?.take(line) }
         if var failure {
             if failure.trace.count < Self.traceLimit, !failure.complete {
                 failure.trace.append(line)

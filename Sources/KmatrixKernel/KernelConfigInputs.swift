@@ -72,7 +72,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
     public var toolchain: ToolchainIdentity
     public var base: KernelConfigBase
     /// Every requested option, one per symbol (a later request overrides an earlier one),
-    /// in the order: target, ABI, root device, profile, matrix, cell.
+    /// in the order: target, ABI, root device, profile, matrix, test suites, cell.
     public var requested: [RequestedOption]
 
     public init(sourceSHA256: String, arch: String, crossCompile: String?, makeVariables: [String: String],
@@ -112,6 +112,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
         try fragments(cell.profile.fragments, descriptor: matrix.file, origin: "profile \(cell.profileName)")
         sources.append((origin: "matrix options (\(matrix.file))", options: matrix.options))
         try fragments(matrix.fragments, descriptor: matrix.file, origin: "matrix")
+        for suite in cell.tests { sources.append((origin: "test suite \(suite.name) (\(matrix.file))", options: suite.suite.kunit)) }
         sources.append((origin: "cell options (\(matrix.file))", options: cell.extraOptions))
 
         var requested: [RequestedOption] = []

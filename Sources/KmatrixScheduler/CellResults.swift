@@ -34,7 +34,9 @@ extension CellResult {
             case .rootfs(let rootfs):
                 if let artifact = Artifact(name: (rootfs.image as NSString).lastPathComponent, path: rootfs.image) { artifacts.append(artifact) }
             case .deviceTree(let report): if let report { dtb = DeviceTreeSummary(report) }
-            case .boot(let record): boot = BootSummary(record)
+            case .boot(let record):
+                boot = BootSummary(record)
+                tests = record.tests
             }
         }
         if let failing, let failed = outcomes[failing] {

@@ -23,6 +23,9 @@ public struct RunComparison: Sendable, Encodable {
     public var removed: [String] = []
     public var slower: [PhaseShift] = []
     public var faster: [PhaseShift] = []
+    /// Tests in the guest that passed before and fail or no longer run (regressions), and the reverse.
+    public var testRegressions: [TestChange] = []
+    public var testsFixed: [TestChange] = []
 
     /// A phase counts as moved when it changed by more than `relative` of its old value
     /// and more than `absolute` seconds (TCG boots jitter by tens of milliseconds).
@@ -40,6 +43,9 @@ public struct RunComparison: Sendable, Encodable {
             case (false, false): stillFailing.append(change)
             case (true, true): break
             }
+            let tests = Self.testChanges(old: previous, new: cell)
+            testRegressions += tests.regressions
+            testsFixed += tests.fixed
             for phase in cell.boot?.phases ?? [] {
                 guard let old = previous.boot?.phases.first(where: { $0.name == phase.name }) else { continue }
                 let shift = PhaseShift(cell: cell.id, phase: phase.name, before: old.seconds, after: phase.seconds)
@@ -49,7 +55,7 @@ public struct RunComparison: Sendable, Encodable {
         }
     }
 
-    public var regressed: Bool { !newFailures.isEmpty }
+    public var regressed: Bool { !newFailures.isEmpty || !testRegressions.isEmpty }
 
     public var text: String {
         var out: [String] = []
@@ -61,6 +67,8 @@ public struct RunComparison: Sendable, Encodable {
         section("New failures", newFailures.map { "\($0.cell): \($0.before) -> \($0.after)" })
         section("Fixed", fixed.map { "\($0.cell): \($0.before) -> \($0.after)" })
         section("Still failing", stillFailing.map { "\($0.cell): \($0.before) -> \($0.after)" })
+        section("Tests that passed and now fail", testRegressions.map { "\($0.cell): \($0.test): \($0.before) -> \($0.after)" })
+        section("Tests fixed", testsFixed.map { "\($0.cell): \($0.test): \($0.before) -> \($0.after)" })
         section("New cells", added)
         section("Cells gone", removed)
         let shift = { (s: PhaseShift) in String(format: "%@ %@: %.2f s -> %.2f s (%+.2f s)", s.cell, s.phase, s.before, s.after, s.change) }

@@ -67,7 +67,8 @@ public enum Reports {
     public static func junit(_ results: RunResults) -> String {
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         let failures = results.cells.filter { !$0.passed }.count
-        out += "<testsuites name=\"kmatrix\" tests=\"\(results.cells.count)\" failures=\"\(failures)\" time=\"\(String(format: "%.3f", results.run.wallSeconds))\">\n"
+        let tests = GuestTestReports.totals(results)
+        out += "<testsuites name=\"kmatrix\" tests=\"\(results.cells.count + tests.tests)\" failures=\"\(failures + tests.failures)\" time=\"\(String(format: "%.3f", results.run.wallSeconds))\">\n"
         out += "  <testsuite name=\"kmatrix.\(xml(results.run.id))\" tests=\"\(results.cells.count)\" failures=\"\(failures)\" timestamp=\"\(ISO8601DateFormatter().string(from: results.run.started))\" hostname=\"\(xml(results.run.host))\">\n"
         for cell in results.cells {
             let time = cell.steps.compactMap { name in results.steps.first { "\($0.kind)[\($0.scope)]" == name }?.seconds }.reduce(0, +)
@@ -83,7 +84,7 @@ public enum Reports {
             if !properties.isEmpty { out += "      <system-out>\(xml(properties.joined(separator: "\n")))</system-out>\n" }
             out += "    </testcase>\n"
         }
-        out += "  </testsuite>\n</testsuites>\n"
+        out += "  </testsuite>\n" + GuestTestReports.junit(results) + "</testsuites>\n"
         return out
     }
 
@@ -121,6 +122,7 @@ public enum Reports {
             out += phaseOrder.map { seconds(phase(cell, $0)) }.joined(separator: " | ") + " |\n"
         }
         out += KernelSideBySide.markdown(results)
+        out += GuestTestReports.markdown(results)
         let withFindings = results.cells.filter { !($0.dtb?.findings.isEmpty ?? true) }
         if !withFindings.isEmpty {
             out += "\n## Device tree findings\n"
@@ -167,7 +169,7 @@ public enum Reports {
             body += "<td>\(xml(cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"))</td>"
             body += phaseOrder.map { "<td>\(seconds(phase(cell, $0)))</td>" }.joined() + "</tr>\n"
         }
-        body += "</table>\n<h2>Boot phases by architecture</h2>\n" + phaseChart(results)
+        body += "</table>\n" + GuestTestReports.html(results) + "<h2>Boot phases by architecture</h2>\n" + phaseChart(results)
         for cell in results.cells where !(cell.dtb?.findings.isEmpty ?? true) {
             body += "<h3>Device tree: \(xml(cell.id))</h3><ul>"
             for finding in cell.dtb!.findings {
@@ -181,7 +183,7 @@ public enum Reports {
         let style = """
             body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
             td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}
-            .pass{background:#dfd}.fail{background:#fdd;font-weight:bold}.error{color:#b00}.warning{color:#a60}
+            .pass{background:#dfd}.fail{background:#fdd;font-weight:bold}.skip{background:#eee}.error{color:#b00}.warning{color:#a60}
             pre{background:#f6f6f6;padding:1em;overflow:auto}svg text{font-size:12px;font-family:system-ui,sans-serif}
             """
         return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kmatrix run \(xml(run.id))</title><style>\(style)</style></head><body>\n\(body)</body></html>\n"

@@ -115,6 +115,8 @@ public struct CellResult: Codable, Sendable {
     public var artifacts: [Artifact]
     /// The last lines of the failing step's log.
     public var excerpt: [String]
+    /// Each test run in the guest (KUnit cases, scripts, their TAP tests); nil when the cell runs none.
+    public var tests: [GuestTestResult]?
 
     public init(id: String, target: String, toolchain: String, profile: String, rootfs: String, arch: String,
                 outcome: CellOutcome, passed: Bool, failedStep: String? = nil, steps: [String] = [],

@@ -47,6 +47,8 @@ public struct RootfsOptions: Sendable {
     public var cpioList: String?
     public var modules: StagedModules?
     public var hostname: String
+    /// Test scripts init runs after the marker (`GuestTests.swift`).
+    public var tests: [GuestScript] = []
 
     public init(busyboxInstall: String, rootDevice: RootDeviceSpec.Kind, console: String? = nil, consoleNode: ConsoleNode? = nil,
                 initMode: InitMode = .unattended, overlay: String? = nil, cpioList: String? = nil, modules: StagedModules? = nil,
@@ -112,7 +114,9 @@ public enum Rootfs {
         tree.file("etc/hostname", options.hostname + "\n")
         tree.file("etc/passwd", "root::0:0:root:/root:/bin/sh\n")
         tree.file("etc/group", "root:x:0:\n")
-        tree.file("init", options.initMode == .unattended ? unattendedInit : interactiveInit, mode: 0o755)
+        let unattended = options.tests.isEmpty ? unattendedInit : unattendedInitWithTests
+        tree.file("init", options.initMode == .unattended ? unattended : interactiveInit, mode: 0o755)
+        addGuestTests(options.tests, to: &tree)
 
         if let modules = options.modules {
             try addModules(modules, to: &tree)

@@ -19,7 +19,7 @@ public struct ScratchProject {
         root = NSTemporaryDirectory() + "kmatrix-project-\(UUID().uuidString)"
         let fm = FileManager.default
         try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
-        for item in ["Targets", "Toolchains", "matrix.json"] {
+        for item in ["Targets", "Toolchains", "matrix.json", "guest-tests"] {
             try fm.copyItem(atPath: "\(repositoryRoot)/\(item)", toPath: "\(root)/\(item)")
         }
     }

@@ -12,10 +12,12 @@ public struct Matrix: Sendable, Equatable, Codable {
     public var fragments: [String]
     public var busybox: BusyboxSpec
     public var cells: [CellSpec]
+    /// Test suites run in the guest, by name (profiles and cell entries name them).
+    public var tests: [String: TestSuite]
     public var file: String = ""
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case schema, sources, profiles, options, fragments, busybox, cells
+        case schema, sources, profiles, options, fragments, busybox, cells, tests
     }
 
     public init(from decoder: any Decoder) throws {
@@ -32,6 +34,7 @@ public struct Matrix: Sendable, Equatable, Codable {
         options = try c.value(.options, default: [])
         fragments = try c.value(.fragments, default: [])
         busybox = try c.value(.busybox, default: BusyboxSpec())
+        tests = try c.value(.tests, default: [:])
         cells = try c.decode([CellSpec].self, forKey: .cells)
         guard !cells.isEmpty else { throw decoder.problem("lists no cell", at: CodingKeys.cells) }
     }
@@ -140,8 +143,10 @@ public struct Profile: Sendable, Equatable, Codable {
     /// Variables on every kernel make of this profile (`KCFLAGS`, `W=1`...): kmatrix runs
     /// builds in a clean environment, so this is how flags reach them, as part of the key.
     public var makeVariables: [String: String]
+    /// Test suites (matrix `tests`) every cell of this profile runs.
+    public var tests: [String]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case base, options, fragments, description, makeVariables }
+    enum CodingKeys: String, CodingKey, CaseIterable { case base, options, fragments, description, makeVariables, tests }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -151,6 +156,7 @@ public struct Profile: Sendable, Equatable, Codable {
         fragments = try c.value(.fragments, default: [])
         description = try c.value(.description, default: "")
         makeVariables = try c.value(.makeVariables, default: [:])
+        tests = try c.value(.tests, default: [])
         for key in makeVariables.keys where ["ARCH", "CROSS_COMPILE", "O"].contains(key) || !isValidName(key) {
             throw decoder.problem("'\(key)' cannot be set here: ARCH, CROSS_COMPILE and O come from the target and toolchain, and names are letters, digits, '_', '-'", at: CodingKeys.makeVariables)
         }
@@ -197,8 +203,10 @@ public struct CellSpec: Sendable, Equatable, Codable {
     public var options: [KernelOption]
     /// Cells expected to fail (a known-bad configuration kept as a regression check).
     public var expect: CellOutcome?
+    /// Test suites (matrix `tests`) these cells run besides their profile's.
+    public var tests: [String]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case target, toolchain, profile, rootfs, kernel, options, expect }
+    enum CodingKeys: String, CodingKey, CaseIterable { case target, toolchain, profile, rootfs, kernel, options, expect, tests }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -209,6 +217,7 @@ public struct CellSpec: Sendable, Equatable, Codable {
         rootfs = try c.contains(.rootfs) ? Self.names(c, .rootfs) : ["initramfs"]
         kernels = try c.contains(.kernel) ? Self.names(c, .kernel) : nil
         options = try c.value(.options, default: [])
+        tests = try c.value(.tests, default: [])
         if let raw = try c.decodeIfPresent(String.self, forKey: .expect) {
             guard let outcome = CellOutcome(rawValue: raw) else {
                 throw FieldProblem(path: c.codingPath.map(fieldName) + [CodingKeys.expect.stringValue],
@@ -236,6 +245,7 @@ public struct CellSpec: Sendable, Equatable, Codable {
         try c.encodeIfPresent(kernels, forKey: .kernel)
         try c.encode(options, forKey: .options)
         try c.encodeIfPresent(expect, forKey: .expect)
+        try c.encode(tests, forKey: .tests)
     }
 }
 

@@ -103,6 +103,7 @@ public struct Project: Sendable {
                 checkFragment(profile.base, descriptor: file, root: root, field: "profiles.\(name).base", problems: &problems)
             }
         }
+        checkTestSuites(matrix, root: root, problems: &problems)
         var cells: [Cell] = []
         var seen: Set<String> = []
         for (index, spec) in matrix.cells.enumerated() {
@@ -145,10 +146,11 @@ public struct Project: Sendable {
                         for rootName in spec.rootfs {
                             for kernel in kernels {
                                 let target = targets[targetName]!
-                                let cell = Cell(target: target, toolchain: toolchains[toolchainName]!,
+                                var cell = Cell(target: target, toolchain: toolchains[toolchainName]!,
                                                 profileName: profileName, profile: matrix.profiles[profileName]!,
                                                 rootName: rootName, rootDevice: target.rootDevices[rootName]!,
                                                 extraOptions: spec.options, expect: spec.expect, kernel: kernel)
+                                cell.tests = testSuites(profile: profileName, spec: spec, at: at, matrix: matrix, root: root, problems: &problems)
                                 if seen.insert(cell.id).inserted { cells.append(cell) } else {
                                     problems.append(DescriptorError(file: file, field: at, message: "cell \(cell.id) is listed twice"))
                                 }

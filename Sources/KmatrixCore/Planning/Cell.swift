@@ -13,6 +13,8 @@ public struct Cell: Sendable, Equatable {
     public var expect: CellOutcome?
     /// The kernel source this cell builds (one of the matrix's `sources.kernel`).
     public var kernel: NamedKernel
+    /// Test suites run in the guest (KUnit options in the config, scripts in the rootfs).
+    public var tests: [CellTestSuite] = []
 
     /// `target/toolchain/profile/rootfs`, e.g. `arm64-virt/gcc/tiny/initramfs`; with named
     /// kernels the kernel's name ends it: `arm64-virt/gcc/tiny/initramfs/6.12`.

@@ -27,6 +27,10 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable, Comparable {
     /// did not load (`modules=1/2`).
     case markerMismatch = "marker-mismatch"
 
+    // Tests in the guest.
+    /// The boot passed but a test in the guest failed or did not run (KUnit or a script).
+    case testsFailed = "tests-failed"
+
     // Not the cell's fault.
     /// The host failed: a missing tool or source, a full disk, a cache that cannot be written.
     case infrastructure

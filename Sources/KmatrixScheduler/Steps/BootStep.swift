@@ -104,14 +104,17 @@ struct BootStep: Step {
         let kernel = try? inputs.kernel(StepID(.kernelBuild, cell.id))
         let expected = MarkerExpectation(arch: cell.target.userspace.unameMachine,
                                          release: (kernel?.artifacts.vmlinux).flatMap(KernelRelease.read))
-        let timeouts = settings.timeouts(cell.target, rootDevice: cell.rootDevice)
+        let timeouts = testTimeouts(settings)
+        let awaitsTests = cell.hasGuestScripts
         var record = await BootAttempts.run(boots: settings.boots, retries: settings.retries, logPath: log) { path in
             await BootRunner.run(invocation, logPath: path, marker: settings.marker, timeouts: timeouts,
-                                 acceleratorReason: reason, expected: expected)
+                                 acceleratorReason: reason, expected: expected, awaitsTests: awaitsTests)
         }
+        record.tests = guestTestResults(record, marker: settings.marker)
         if let map = kernel?.artifacts.systemMap { record.slowestInitcalls = InitcallNames.resolve(record.slowestInitcalls, systemMap: map) }
         let phases = [("linux", record.phases.linuxVersion), ("init", record.phases.initStarted), ("marker", record.phases.userspace)]
             .compactMap { name, value in value.map { "\(name) \(String(format: "%.2f", $0)) s" } }.joined(separator: ", ")
+        if record.outcome.passed, let failed = testsFailure(record, commands: [invocation.command], phases: phases) { return failed }
         let warnings = record.kernelWarnings.isEmpty ? "" : ", \(record.kernelWarnings.count) kernel warning(s)"
         guard let failure = record.outcome.failureClass else {
             let flaky = record.flaky ? "flaky (\(record.attempts.count) boots) " : ""

@@ -80,10 +80,12 @@ struct RootfsStep: Step {
 
     func tree(_ context: StepContext, busybox: BusyboxBuildRecord, modules: StagedModules?) throws(KmatrixError) -> RootfsTree {
         let settings = context.settings.rootfs
-        return try Rootfs.assemble(RootfsOptions(busyboxInstall: busybox.installDirectory, rootDevice: cell.rootDevice.kind,
-                                                 console: cell.target.console.device, consoleNode: cell.target.console.node,
-                                                 initMode: settings.initMode,
-                                                 overlay: settings.overlay, cpioList: settings.cpioList, modules: modules))
+        var options = RootfsOptions(busyboxInstall: busybox.installDirectory, rootDevice: cell.rootDevice.kind,
+                                    console: cell.target.console.device, consoleNode: cell.target.console.node,
+                                    initMode: settings.initMode,
+                                    overlay: settings.overlay, cpioList: settings.cpioList, modules: modules)
+        options.tests = GuestScript.of(cell)
+        return try Rootfs.assemble(options)
     }
 
     /// The image's size: a power of two for disks (QEMU refuses any other SD card size,

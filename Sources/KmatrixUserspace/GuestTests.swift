@@ -1,0 +1,83 @@
+import Foundation
+import KmatrixCore
+
+/// One test script as the rootfs carries it: `/kmatrix/tests/<suite>/<name>`.
+public struct GuestScript: Sendable, Equatable {
+    public var suite: String
+    public var name: String
+    /// The file on the host.
+    public var source: String
+    public var timeoutSeconds: Int
+
+    public init(suite: String, name: String, source: String, timeoutSeconds: Int) {
+        self.suite = suite
+        self.name = name
+        self.source = source
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// A cell's scripts, in the order its suites name them.
+    public static func of(_ cell: Cell) -> [GuestScript] {
+        cell.tests.flatMap { suite in
+            zip(suite.scriptNames, suite.scriptPaths).map {
+                GuestScript(suite: suite.name, name: $0.0, source: $0.1, timeoutSeconds: suite.suite.timeoutSeconds)
+            }
+        }
+    }
+
+    var guestPath: String { "/\(GuestTestProtocol.guestDirectory)/tests/\(suite)/\(name)" }
+}
+
+extension Rootfs {
+    static var runTestsPath: String { "/\(GuestTestProtocol.guestDirectory)/run-tests" }
+
+    /// The scripts (executable, whatever their mode on the host) and the runner init calls.
+    static func addGuestTests(_ scripts: [GuestScript], to tree: inout RootfsTree) {
+        guard !scripts.isEmpty else { return }
+        let base = GuestTestProtocol.guestDirectory
+        tree.directory(base)
+        tree.directory("\(base)/tests")
+        for suite in Set(scripts.map(\.suite)).sorted() { tree.directory("\(base)/tests/\(suite)") }
+        for script in scripts {
+            tree.add(RootfsEntry(String(script.guestPath.dropFirst()), .file(source: script.source), mode: 0o755))
+        }
+        tree.file(String(runTestsPath.dropFirst()), runTests(scripts), mode: 0o755)
+    }
+
+    /// The unattended init with the tests run between the marker and the reboot.
+    static var unattendedInitWithTests: String {
+        unattendedInit.replacingOccurrences(of: "sync\nreboot -f\n", with: "\(runTestsPath)\nsync\nreboot -f\n")
+    }
+
+    /// Runs each script within its limit (busybox `timeout -s KILL`), its output kept in a
+    /// file and sent after it ends, prefixed line by line (`GuestTestProtocol`). Suite and
+    /// script names are checked names (letters, digits, `_-.`): safe in the shell text.
+    static func runTests(_ scripts: [GuestScript]) -> String {
+        let p = GuestTestProtocol.self
+        var text = """
+            #!/bin/sh
+            # kmatrix: runs the guest tests after the boot marker and reports each one on the console.
+            export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+            mount -t tmpfs tmpfs /tmp 2>/dev/null
+            nonce=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n')
+            out=/tmp/kmatrix-test.out
+            echo "\(p.runBegin) $nonce count=\(scripts.count)"
+            run() {
+                echo "\(p.testBegin) $nonce $1 $2"
+                start=$(cut -d' ' -f1 /proc/uptime)
+                (cd /tmp && timeout -s KILL "$3" "$4") > "$out" 2>&1 < /dev/null
+                status=$?
+                end=$(cut -d' ' -f1 /proc/uptime)
+                sed "s/^/\(p.output) $nonce /" "$out"
+                echo "\(p.testEnd) $nonce $1 $2 status=$status lines=$(wc -l < "$out") seconds=$(echo "$start $end" | awk '{printf "%.2f", $2 - $1}') limit=$3"
+                rm -f "$out"
+            }
+
+            """
+        for script in scripts {
+            text += "run \(script.suite) \(script.name) \(script.timeoutSeconds) \(script.guestPath)\n"
+        }
+        text += "echo \"\(p.runEnd) $nonce\"\n"
+        return text
+    }
+}
