@@ -108,10 +108,10 @@ enum KernelConsole {
               let after = text[returned.upperBound...].range(of: " after ") else { return nil }
         let words = text[after.upperBound...].split(separator: " ")
         guard words.count >= 2, let value = Double(words[0]) else { return nil }
-        let scale: Double = words[1].hasPrefix("usecs") ? 0.001 : words[1].hasPrefix("msecs") ? 1 : 0
-        guard scale > 0 else { return nil }
+        let perMillisecond: Double = words[1].hasPrefix("usecs") ? 1000 : words[1].hasPrefix("msecs") ? 1 : 0
+        guard perMillisecond > 0 else { return nil }
         var name = text[text.index(text.startIndex, offsetBy: "initcall ".count)..<returned.lowerBound]
         if let plus = name.firstIndex(of: "+") { name = name[..<plus] }
-        return InitcallTime(name: String(name), milliseconds: value * scale)
+        return InitcallTime(name: String(name), milliseconds: value / perMillisecond)
     }
 }
