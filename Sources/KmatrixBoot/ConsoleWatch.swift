@@ -229,8 +229,10 @@ public struct ConsoleWatch: Sendable {
 
     /// The init path of `Run /init as init process` (the kernel's wording since 5.x).
     static func initRun(_ text: Substring) -> String? {
-        guard text.hasPrefix("Run "), let rest = text.range(of: " as init process") else { return nil }
-        let path = text[text.index(text.startIndex, offsetBy: 4)..<rest.lowerBound]
+        guard text.hasPrefix("Run ") else { return nil }
+        let after = text.dropFirst(4)
+        guard let rest = after.range(of: " as init process") else { return nil }
+        let path = after[..<rest.lowerBound]
         return path.isEmpty || path.contains(" ") ? nil : String(path)
     }
 }

@@ -78,7 +78,10 @@ enum KernelConsole {
     static func leadingTime(_ line: Substring) -> (time: Double, text: Substring)? {
         guard line.first == "[", let close = line.firstIndex(of: "]") else { return nil }
         let inner = line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)
-        guard !inner.isEmpty, inner.contains("."), inner.allSatisfy({ $0.isNumber || $0 == "." }), let time = Double(inner) else { return nil }
+        // printk prints `%5lu.%06lu`: six digits after the point, which userspace rarely mimics.
+        let parts = inner.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].count == 6, inner.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+              let time = Double(inner) else { return nil }
         var text = line[line.index(after: close)...]
         if text.first == "[", let end = text.firstIndex(of: "]"),
            text[text.index(after: text.startIndex)..<end].trimmingCharacters(in: .whitespaces).first.map({ $0 == "T" || $0 == "C" }) == true {
@@ -94,6 +97,7 @@ enum KernelConsole {
     static func kernelText(_ line: String, timestamps: Bool?) -> (text: Substring, time: Double?)? {
         if let (time, text) = leadingTime(line[...]) { return (text, time) }
         guard timestamps == true else { return (line[...], nil) }
+        guard !line.isEmpty else { return nil }
         var search = line.index(after: line.startIndex)
         while search < line.endIndex, let open = line[search...].firstIndex(of: "[") {
             if let (time, text) = leadingTime(line[open...]) { return (text, time) }
@@ -104,14 +108,15 @@ enum KernelConsole {
 
     /// `initcall pl011_init+0x0/0x4c returned 0 after 1234 usecs` (or `msecs`, as older kernels say).
     static func initcall(_ text: Substring) -> InitcallTime? {
-        guard text.hasPrefix("initcall "), let returned = text.range(of: " returned "),
-              let after = text[returned.upperBound...].range(of: " after ") else { return nil }
-        let words = text[after.upperBound...].split(separator: " ")
+        guard text.hasPrefix("initcall ") else { return nil }
+        let call = text.dropFirst("initcall ".count)
+        guard let returned = call.range(of: " returned "), let after = call[returned.upperBound...].range(of: " after ") else { return nil }
+        let words = call[after.upperBound...].split(separator: " ")
         guard words.count >= 2, let value = Double(words[0]) else { return nil }
-        let scale: Double = words[1].hasPrefix("usecs") ? 0.001 : words[1].hasPrefix("msecs") ? 1 : 0
-        guard scale > 0 else { return nil }
-        var name = text[text.index(text.startIndex, offsetBy: "initcall ".count)..<returned.lowerBound]
+        let perMillisecond: Double = words[1].hasPrefix("usecs") ? 1000 : words[1].hasPrefix("msecs") ? 1 : 0
+        guard perMillisecond > 0 else { return nil }
+        var name = call[..<returned.lowerBound]
         if let plus = name.firstIndex(of: "+") { name = name[..<plus] }
-        return InitcallTime(name: String(name), milliseconds: value * scale)
+        return InitcallTime(name: String(name), milliseconds: value / perMillisecond)
     }
 }

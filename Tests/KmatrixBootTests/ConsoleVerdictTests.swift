@@ -31,6 +31,30 @@ struct ConsoleVerdictTests {
         #expect(verdict?.outcome == .pass, "\(verdict?.reason ?? "")")
     }
 
+    /// Userspace prints empty lines and brackets of its own between kernel lines.
+    @Test func emptyAndBracketedUserspaceLinesAreNotKernelLines() {
+        let watch = watch(Self.banner + "\r\n\n[\n[x] [1.5] [ ]\r\n[    0.700000] Run /init as init process\r\n")
+        #expect(watch.phases.initStarted == 1)
+        #expect(KernelConsole.kernelText("", timestamps: true) == nil)
+        #expect(KernelConsole.kernelText("", timestamps: false)?.text == "")
+        #expect(KernelConsole.kernelText("[1.5] x", timestamps: true) == nil)
+    }
+
+    /// Malformed or truncated kernel-looking lines, in both modes, never trap.
+    @Test func oddLinesAreReadWithoutTrapping() {
+        let odd = ["", "[", "]", "[]", "[ ", "[    1.000000]", "[    1.000000] ", "[    1.000000][", "[    1.000000][    T1]",
+                   "Run as init process", "Run  as init process", "initcall returned after", "initcall x returned 0 after",
+                   "initcall x returned 0 after 12", "initcall returned 0 after 5 usecs", "initcall  returned 0 after 5 msecs", "Linux version ", "KMATRIX-BOOT-OK", "\u{1B}[", "\u{1B}"]
+        for banner in [Self.banner, "Linux version 6.1.192 (x) #1\n", ""] {
+            var watch = ConsoleWatch(expected: Self.expected)
+            watch.feed(Array(banner.utf8), at: 0)
+            for line in odd { watch.feed(Array((line + "\n").utf8), at: 1) }
+            watch.feed(Array("[    1.0000".utf8), at: 2)
+            watch.finish(at: 3)
+            #expect(watch.failure == nil)
+        }
+    }
+
     /// Without printk times the kernel's patterns count only at the start of a line.
     @Test func untimedKernelPatternsCountOnlyAtTheStartOfALine() {
         let watch = watch("Linux version 6.1.192 (kmatrix@kmatrix) (gcc) #1\r\nRun /init as init process\r\n"

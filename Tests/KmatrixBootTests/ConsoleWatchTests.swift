@@ -184,7 +184,7 @@ struct ConsoleWatchTests {
 
     @Test func anIdleSilentGuestIsAHangBeforeTheSilenceDeadline() {
         var watch = ConsoleWatch()
-        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.9] Run /init as init process\n", at: 1)
+        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.900000] Run /init as init process\n", at: 1)
         let timeouts = BootTimeouts(total: 120, silence: 20, idle: 3)
         // Busy (the guest computes silently) or not silent long enough: still open.
         #expect(BootVerdict.judge(watch, now: 4.5, timeouts: timeouts, recentCPUShare: 0.9) == nil)
@@ -231,7 +231,7 @@ struct ConsoleWatchTests {
     /// failure, named by its signal, not the guest's (`panic` or `init-failed` before).
     @Test func qemuKilledBySignalAfterLinuxPrintedIsQemuError() {
         var watch = ConsoleWatch()
-        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.9] Run /init as init process\n", at: 1)
+        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.900000] Run /init as init process\n", at: 1)
         let exit = QemuExit(status: "killed by signal 9", failed: true, standardError: "", signal: SIGKILL)
         let verdict = BootVerdict.judge(watch, now: 1.2, timeouts: timeouts, exit: exit)
         #expect(verdict?.outcome == .qemuError)
@@ -243,7 +243,7 @@ struct ConsoleWatchTests {
 
     @Test func rebootWithoutMarkerAfterInitIsInitFailed() {
         var watch = ConsoleWatch()
-        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.9] Run /init as init process\n[    1.0] reboot: Restarting system\n", at: 1)
+        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    0.900000] Run /init as init process\n[    1.000000] reboot: Restarting system\n", at: 1)
         let exit = QemuExit(status: "exit status 0", failed: false, standardError: "")
         #expect(BootVerdict.judge(watch, now: 1.1, timeouts: timeouts, exit: exit)?.outcome == .initFailed)
     }

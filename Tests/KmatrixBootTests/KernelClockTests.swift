@@ -65,6 +65,35 @@ struct KernelClockTests {
         #expect(BootVerdict.judge(watch, now: 6, timeouts: BootTimeouts(total: 120, silence: 20))?.outcome == .pass)
     }
 
+    /// kmatrix's tiny riscv64 kernel with CONFIG_PRINTK_TIME=y, booted with `--initcall-debug`
+    /// (no kallsyms: initcalls are addresses), lines of a real boot.log.
+    static let tinyRiscv64 = """
+        Boot HART MEDELEG         : 0x0000000000f0b509\r
+        [    0.000000] Linux version 6.1.192 (kmatrix@kmatrix) (riscv64-linux-gnu-gcc (Debian 12.2.0-13) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 Thu Jan  1 00:00:00 UTC 1970\r
+        [    0.000000] OF: fdt: Ignoring memory range 0x80000000 - 0x80200000\r
+        [    0.146574] clocksource: Switched to clocksource riscv_clocksource\r
+        [    0.177394] initcall 0xffffffff801195fc returned 0 after 30185 usecs\r
+        [    0.512796] initcall 0xffffffff801184be returned 0 after 323465 usecs\r
+        [    0.590115] Freeing initrd memory: 1128K\r
+        [    1.188193] initcall 0xffffffff801195ee returned 0 after 665049 usecs\r
+        [    1.511425] Freeing unused kernel image (initmem) memory: 164K\r
+        [    1.521261] Run /init as init process\r
+        [    1.521540]     TERM=linux\r
+        KMATRIX-BOOT-OK arch=riscv64 release=6.1.192 uptime=1.94\r
+
+        """
+
+    @Test func milestonesOfATinyKernelWithPrintkTimes() {
+        var watch = ConsoleWatch(firmwareBanner: "OpenSBI", expected: MarkerExpectation(arch: "riscv64", release: "6.1.192"))
+        watch.feed(Array(Self.tinyRiscv64.utf8), at: 1)
+        #expect(watch.kernelPhases.map(\.name) == ["kernel", "clocksource", "initramfs-done", "free-initmem", "init", "marker"])
+        #expect(watch.kernelPhases.map(\.seconds) == [0, 0.146574, 0.590115, 1.511425, 1.521261, 1.94])
+        #expect(watch.slowestInitcalls == [InitcallTime(name: "0xffffffff801195ee", milliseconds: 665.049),
+                                           InitcallTime(name: "0xffffffff801184be", milliseconds: 323.465),
+                                           InitcallTime(name: "0xffffffff801195fc", milliseconds: 30.185)])
+        #expect(BootVerdict.judge(watch, now: 2, timeouts: BootTimeouts(total: 120, silence: 20))?.outcome == .pass)
+    }
+
     @Test func withoutPrintkTimesOnlyTheMarkersUptimeIsOnTheKernelClock() {
         var watch = ConsoleWatch()
         watch.feed(Array(Self.tinyArm64.utf8), at: 1)

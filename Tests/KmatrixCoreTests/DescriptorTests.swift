@@ -147,7 +147,7 @@ struct BadInputTests {
     @Test func malformedKernelOption() throws {
         let p = try ScratchProject(); defer { p.remove() }
         try p.edit("Targets/arm64-virt.json", replacing: "\"CONFIG_SERIAL_AMBA_PL011_CONSOLE=y\"", with: "\"SERIAL_AMBA_PL011_CONSOLE\"")
-        expectError(p, file: "Targets/arm64-virt.json", field: "kernel.options[2]", ["bad kernel option", "CONFIG_NAME=value"])
+        expectError(p, file: "Targets/arm64-virt.json", field: "kernel.options[1]", ["bad kernel option", "CONFIG_NAME=value"])
     }
 
     @Test func malformedFragmentLine() throws {
