@@ -46,6 +46,7 @@ extension CellResult {
                                     sourceSHA256: kernel.sourceSHA256, configSHA256: kernel.configSHA256 ?? "",
                                     buildSeconds: kernel.buildSeconds, imageBytes: kernel.imageBytes ?? 0,
                                     warnings: kernel.warnings, errors: kernel.errors)
+        build = BuildFacts(kernel)
         var files: [(String, String?)] = [("image", kernel.artifacts.image), ("vmlinux", kernel.artifacts.vmlinux),
                                           ("System.map", kernel.artifacts.systemMap), ("config", kernel.artifacts.config)]
         files += kernel.artifacts.dtbs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }

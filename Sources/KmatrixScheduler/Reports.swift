@@ -117,6 +117,7 @@ public enum Reports {
             out += "| \(cell.id) | **\(cell.outcome)** | \(buildTime(cell, results)) | \(megabytes(cell.kernel?.imageBytes)) | \(dtbText(cell)) | \(boot) | "
             out += phaseOrder.map { seconds(phase(cell, $0)) }.joined(separator: " | ") + " |\n"
         }
+        out += buildFactsMarkdown(results)
         let withFindings = results.cells.filter { !($0.dtb?.findings.isEmpty ?? true) }
         if !withFindings.isEmpty {
             out += "\n## Device tree findings\n"
@@ -164,6 +165,7 @@ public enum Reports {
             body += phaseOrder.map { "<td>\(seconds(phase(cell, $0)))</td>" }.joined() + "</tr>\n"
         }
         body += "</table>\n<h2>Boot phases by architecture</h2>\n" + phaseChart(results)
+        body += buildFactsHTML(results)
         for cell in results.cells where !(cell.dtb?.findings.isEmpty ?? true) {
             body += "<h3>Device tree: \(xml(cell.id))</h3><ul>"
             for finding in cell.dtb!.findings {

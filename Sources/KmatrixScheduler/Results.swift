@@ -104,6 +104,8 @@ public struct CellResult: Codable, Sendable {
     /// `kind[scope]` of every step this cell used, in order.
     public var steps: [String]
     public var kernel: KernelSummary?
+    /// Sizes, compiler warnings and the change since the cell's previous run.
+    public var build: BuildFacts?
     public var config: ConfigSummary?
     public var busybox: BusyboxSummary?
     public var dtb: DeviceTreeSummary?
