@@ -77,7 +77,7 @@ extension DeviceTreeSummary {
     init(_ report: DeviceTreeReport) {
         self.init(file: (report.dtb as NSString).lastPathComponent, passed: report.passed,
                   errors: report.errors.count, warnings: report.warnings.count,
-                  findings: report.findings.filter { $0.severity != .info }.map {
+                  findings: report.reportedFindings.map {
                       .init(severity: $0.severity.rawValue, node: $0.node ?? "/",
                             reason: $0.chain.isEmpty ? $0.reason : "\($0.reason): \($0.chainText)")
                   })

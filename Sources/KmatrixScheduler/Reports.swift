@@ -158,13 +158,17 @@ public enum Reports {
         body += "\(results.summary.cacheHits) of \(results.summary.steps) steps cached. Host \(xml(run.host)) (\(xml(run.hostArch))); KVM: \(xml(run.kvm)).</p>\n"
         body += "<table><tr><th>cell</th><th>outcome</th><th>kernel build</th><th>image</th><th>DTB check</th><th>boot</th>"
         body += phaseOrder.map { "<th>\($0)</th>" }.joined() + "</tr>\n"
-        for cell in results.cells {
-            body += "<tr><td>\(xml(cell.id))</td><td class=\"\(cell.passed ? "pass" : "fail")\">\(xml(cell.outcome.rawValue))</td>"
-            body += "<td>\(buildTime(cell, results))</td><td>\(megabytes(cell.kernel?.imageBytes))</td><td>\(xml(dtbText(cell)))</td>"
-            body += "<td>\(xml(cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"))</td>"
-            body += phaseOrder.map { "<td>\(seconds(phase(cell, $0)))</td>" }.joined() + "</tr>\n"
+        let columns = 6 + phaseOrder.count
+        for group in CellGrouping.byKernelAndConfig(results.cells) {
+            body += "<tr class=\"group\"><th colspan=\"\(columns)\">\(xml(group.title))</th></tr>\n"
+            for cell in group.cells {
+                body += "<tr><td>\(xml(cell.id))</td><td class=\"\(cell.passed ? "pass" : "fail")\">\(xml(cell.outcome.rawValue))</td>"
+                body += "<td>\(buildTime(cell, results))</td><td>\(megabytes(cell.kernel?.imageBytes))</td><td>\(xml(dtbText(cell)))</td>"
+                body += "<td>\(xml(cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"))</td>"
+                body += phaseOrder.map { "<td>\(seconds(phase(cell, $0)))</td>" }.joined() + "</tr>\n"
+            }
         }
-        body += "</table>\n<h2>Boot phases by architecture</h2>\n" + phaseChart(results)
+        body += "</table>\n" + phaseCharts(results)
         body += buildFactsHTML(results)
         for cell in results.cells where !(cell.dtb?.findings.isEmpty ?? true) {
             body += "<h3>Device tree: \(xml(cell.id))</h3><ul>"
@@ -179,43 +183,10 @@ public enum Reports {
         let style = """
             body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
             td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}
-            .pass{background:#dfd}.fail{background:#fdd;font-weight:bold}.error{color:#b00}.warning{color:#a60}
+            .pass{background:#dfd}.fail{background:#fdd;font-weight:bold}.error{color:#b00}.warning{color:#a60}.info{color:#777}
+            tr.group th{text-align:left;background:#eef}
             pre{background:#f6f6f6;padding:1em;overflow:auto}svg text{font-size:12px;font-family:system-ui,sans-serif}
             """
         return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kmatrix run \(xml(run.id))</title><style>\(style)</style></head><body>\n\(body)</body></html>\n"
-    }
-
-    /// One horizontal bar per cell, one segment per boot phase, on a shared time axis.
-    static func phaseChart(_ results: RunResults) -> String {
-        let cells = results.cells.filter { $0.boot != nil }
-        guard !cells.isEmpty else { return "<p>No boots.</p>" }
-        let colors = ["first-output": "#9ecae1", "firmware": "#6baed6", "linux": "#4292c6", "init": "#2171b5", "marker": "#08519c"]
-        let longest = max(cells.map { $0.boot!.seconds }.max() ?? 1, 0.1)
-        let left = 260.0, width = 560.0, row = 26.0
-        let height = Double(cells.count) * row + 40
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(left + width + 20))\" height=\"\(Int(height))\">"
-        for (index, cell) in cells.enumerated() {
-            let y = Double(index) * row + 4
-            svg += "<text x=\"0\" y=\"\(y + 14)\">\(xml(cell.id)) (\(xml(cell.boot!.outcome)))</text>"
-            var start = 0.0
-            for name in phaseOrder {
-                guard let end = phase(cell, name), end >= start else { continue }
-                let x = left + start / longest * width, w = max((end - start) / longest * width, 1)
-                svg += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"18\" fill=\"\(colors[name]!)\"><title>\(name): \(String(format: "%.3f", end)) s</title></rect>"
-                start = end
-            }
-            if cell.boot!.seconds > start {
-                let x = left + start / longest * width, w = (cell.boot!.seconds - start) / longest * width
-                svg += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"18\" fill=\"#ddd\"><title>until QEMU ended: \(String(format: "%.3f", cell.boot!.seconds)) s</title></rect>"
-            }
-        }
-        let axisY = Double(cells.count) * row + 20
-        svg += "<text x=\"\(left)\" y=\"\(axisY)\">0 s</text><text x=\"\(left + width - 40)\" y=\"\(axisY)\">\(String(format: "%.2f", longest)) s</text>"
-        var x = left
-        for name in phaseOrder {
-            svg += "<rect x=\"\(x)\" y=\"\(axisY + 6)\" width=\"10\" height=\"10\" fill=\"\(colors[name]!)\"/><text x=\"\(x + 14)\" y=\"\(axisY + 15)\">\(name)</text>"
-            x += 100
-        }
-        return svg + "</svg>\n"
     }
 }
