@@ -88,3 +88,56 @@ enum ReportSVG {
             + axis + body + legend + "</svg>\n"
     }
 }
+
+extension ReportSVG {
+    /// Lines over runs (x: the runs in order, y: from 0), one per series; a missing value
+    /// breaks its line. Every point carries its value as a tooltip.
+    static func trendChart(title: String, runs: [String], series: [(name: String, values: [Double?])],
+                           format: (Double) -> String) -> String {
+        let width = 440.0, height = 170.0, left = 64.0, top = 22.0, bottom = 24.0, right = 120.0
+        let values = series.flatMap { $0.values.compactMap { $0 } }
+        guard !runs.isEmpty, let highest = values.max() else { return "" }
+        let step = tickStep(max(highest, 1e-9), ticks: 4)
+        let top_ = max((highest / step).rounded(.up), 1) * step
+        let plotWidth = width - left - right, plotHeight = height - top - bottom
+        func x(_ index: Int) -> Double { left + (runs.count == 1 ? plotWidth / 2 : Double(index) / Double(runs.count - 1) * plotWidth) }
+        func y(_ value: Double) -> Double { top + plotHeight - value / top_ * plotHeight }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"11\">"
+        svg += "<text x=\"0\" y=\"13\" font-weight=\"bold\">\(Reports.xml(title))</text>"
+        for tick in stride(from: 0.0, through: top_ + step / 2, by: step) {
+            svg += "<line x1=\"\(number(left))\" y1=\"\(number(y(tick)))\" x2=\"\(number(left + plotWidth))\" y2=\"\(number(y(tick)))\" stroke=\"#eee\"/>"
+            svg += "<text x=\"\(number(left - 4))\" y=\"\(number(y(tick) + 4))\" text-anchor=\"end\">\(Reports.xml(format(tick)))</text>"
+        }
+        svg += "<text x=\"\(number(left))\" y=\"\(number(height - 6))\">run 1</text>"
+        svg += "<text x=\"\(number(left + plotWidth))\" y=\"\(number(height - 6))\" text-anchor=\"end\">run \(runs.count)</text>"
+        for (index, line) in series.enumerated() {
+            let color = palette[index % palette.count]
+            var segment: [String] = []
+            func flush() {
+                if segment.count > 1 { svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(segment.joined(separator: " "))\"/>" }
+                segment = []
+            }
+            for (run, value) in line.values.enumerated() {
+                guard let value, run < runs.count else { flush(); continue }
+                segment.append("\(number(x(run))),\(number(y(value)))")
+                svg += "<circle cx=\"\(number(x(run)))\" cy=\"\(number(y(value)))\" r=\"3\" fill=\"\(color)\"><title>\(Reports.xml(runs[run])) \(Reports.xml(line.name)): \(Reports.xml(format(value)))</title></circle>"
+            }
+            flush()
+            let ly = top + Double(index) * 15
+            svg += "<rect x=\"\(number(width - right + 10))\" y=\"\(number(ly))\" width=\"10\" height=\"10\" fill=\"\(color)\"/>"
+            svg += "<text x=\"\(number(width - right + 24))\" y=\"\(number(ly + 9))\">\(Reports.xml(line.name))</text>"
+        }
+        return svg + "</svg>"
+    }
+
+    /// A square per run, coloured by how the cell stood: green pass, amber unstable, red fail.
+    static func outcomeStrip(_ entries: [(run: String, outcome: String, standing: CellSnapshot.Standing)]) -> String {
+        let fill: [CellSnapshot.Standing: String] = [.pass: "#4caf50", .unstable: "#ffb300", .fail: "#d32f2f"]
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(entries.count * 22 + 4)\" height=\"24\">"
+        for (index, entry) in entries.enumerated() {
+            svg += "<rect x=\"\(index * 22 + 2)\" y=\"3\" width=\"18\" height=\"18\" rx=\"3\" fill=\"\(fill[entry.standing] ?? "#999")\">"
+            svg += "<title>\(Reports.xml(entry.run)): \(Reports.xml(entry.outcome))</title></rect>"
+        }
+        return svg + "</svg>"
+    }
+}
