@@ -73,7 +73,7 @@ public enum HistoryReport {
             body += ReportSVG.trendChart(title: "warnings", runs: runs, series: [
                 ("compiler", cell.entries.map { $0.cell.warnings.map { Double($0) } }),
                 ("DTB", cell.entries.map { $0.cell.dtb.map { Double($0.warnings) } }),
-            ], format: { String(format: "%.0f", $0) })
+            ], integral: true, format: { String(format: "%.0f", $0) })
             body += "</div>\n"
             let (header, rows) = cellRows(cell)
             body += "<details><summary>every run</summary><table><tr>" + header.map { "<th>\(Reports.xml($0))</th>" }.joined() + "</tr>"

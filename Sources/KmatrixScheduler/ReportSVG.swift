@@ -92,12 +92,14 @@ enum ReportSVG {
 extension ReportSVG {
     /// Lines over runs (x: the runs in order, y: from 0), one per series; a missing value
     /// breaks its line. Every point carries its value as a tooltip.
+    /// A series is coloured by its name as in the phase bars; `integral` keeps ticks whole (counts).
     static func trendChart(title: String, runs: [String], series: [(name: String, values: [Double?])],
-                           format: (Double) -> String) -> String {
-        let width = 440.0, height = 170.0, left = 64.0, top = 22.0, bottom = 24.0, right = 120.0
+                           integral: Bool = false, format: (Double) -> String) -> String {
+        let width = 420.0, height = 170.0, left = 56.0, top = 22.0, bottom = 24.0, right = 116.0
         let values = series.flatMap { $0.values.compactMap { $0 } }
         guard !runs.isEmpty, let highest = values.max() else { return "" }
-        let step = tickStep(max(highest, 1e-9), ticks: 4)
+        let color = colors(for: series.map(\.name))
+        let step = integral ? max(tickStep(max(highest, 1), ticks: 4), 1) : tickStep(max(highest, 1e-9), ticks: 4)
         let top_ = max((highest / step).rounded(.up), 1) * step
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         func x(_ index: Int) -> Double { left + (runs.count == 1 ? plotWidth / 2 : Double(index) / Double(runs.count - 1) * plotWidth) }
@@ -111,7 +113,7 @@ extension ReportSVG {
         svg += "<text x=\"\(number(left))\" y=\"\(number(height - 6))\">run 1</text>"
         svg += "<text x=\"\(number(left + plotWidth))\" y=\"\(number(height - 6))\" text-anchor=\"end\">run \(runs.count)</text>"
         for (index, line) in series.enumerated() {
-            let color = palette[index % palette.count]
+            let color = color[line.name] ?? palette[index % palette.count]
             var segment: [String] = []
             func flush() {
                 if segment.count > 1 { svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(segment.joined(separator: " "))\"/>" }
