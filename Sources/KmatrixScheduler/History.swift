@@ -23,14 +23,9 @@ public struct RunSnapshot: Sendable, Decodable {
 
     /// A run directory or its results.json.
     public static func load(from path: String) throws(KmatrixError) -> RunSnapshot {
-        let file = path.hasSuffix(".json") ? path : "\(path)/results.json"
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw .badInput("\(file): cannot read it (give a run directory or its results.json)")
-        }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        let (file, data) = try RunResults.read(path)
         do {
-            return try decoder.decode(RunSnapshot.self, from: data)
+            return try RunResults.decoder.decode(RunSnapshot.self, from: data)
         } catch {
             throw .badInput("\(file): not a kmatrix results file: \(error)")
         }

@@ -36,12 +36,7 @@ public enum HistoryReport {
             let standings = cell.entries.map(\.cell.standing)
             out += "\n\(cell.cell): \(standings.filter { $0 == .pass }.count) pass, \(standings.filter { $0 == .unstable }.count) unstable, "
             out += "\(standings.filter { $0 == .fail }.count) fail in \(cell.entries.count) run(s)\n"
-            let all = [header] + rows
-            let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-            for row in all {
-                out += "  " + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
-            }
+            out += Reports.aligned([header] + rows, indent: "  ") + "\n"
             for line in trends(cell) { out += "  \(line)\n" }
         }
         return out + skippedText(history)

@@ -51,11 +51,15 @@ public enum Reports {
             row += phaseOrder.map { seconds(phase(cell, $0)) }
             rows.append(row)
         }
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        return aligned([header] + rows)
+    }
+
+    /// Rows as text columns, each as wide as its widest cell.
+    static func aligned(_ rows: [[String]], indent: String = "") -> String {
+        let widths = (rows.first ?? []).indices.map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            let line = row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            return indent + line.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n")
     }
 

@@ -214,12 +214,7 @@ public struct BootSummary: Codable, Sendable {
 
 extension RunResults {
     public static func load(from path: String) throws(KmatrixError) -> RunResults {
-        let file = path.hasSuffix(".json") ? path : "\(path)/results.json"
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw .badInput("\(file): cannot read it (give a run directory or its results.json)")
-        }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        let (file, data) = try read(path)
         do {
             let results = try decoder.decode(RunResults.self, from: data)
             guard results.schema == RunResults.currentSchema else {
@@ -231,6 +226,21 @@ extension RunResults {
         } catch {
             throw .badInput("\(file): not a kmatrix results file: \(error)")
         }
+    }
+
+    /// A run directory's results.json (or the file named), and its bytes.
+    static func read(_ path: String) throws(KmatrixError) -> (file: String, data: Data) {
+        let file = path.hasSuffix(".json") ? path : "\(path)/results.json"
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw .badInput("\(file): cannot read it (give a run directory or its results.json)")
+        }
+        return (file, data)
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
     }
 
     public func encoded() throws -> Data {

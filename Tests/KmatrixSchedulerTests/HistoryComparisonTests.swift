@@ -104,7 +104,8 @@ struct HistoryComparisonTests {
 
         let text = HistoryReport.text(history)
         #expect(text.contains("\(Self.x86): 3 pass, 0 unstable, 0 fail in 3 run(s)"))
-        #expect(text.contains("linux: 0.90 s -> 2.00 s over 3 runs (min 0.90 s, max 2.00 s)"))
+        #expect(text.contains("\n  linux: 0.90 s -> 2.00 s over 3 runs (min 0.90 s, max 2.00 s)"))
+        #expect(text.contains("\n  20261129-000000-2  panic "))
         #expect(text.contains("image: 1.20 MB -> 1.20 MB over 3 runs"))
 
         let html = HistoryReport.html(history)
