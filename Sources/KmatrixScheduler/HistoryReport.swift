@@ -50,24 +50,30 @@ public enum HistoryReport {
         var body = "<h1>kmatrix history</h1>\n"
         if let first = history.runs.first, let last = history.runs.last {
             body += "<p>\(history.runs.count) run(s), \(Reports.xml(first.run.id)) to \(Reports.xml(last.run.id)); \(history.cells.count) cell(s). "
-            body += "Each square is one run (green pass, amber unstable, red fail); hover for values.</p>\n"
+            body += "Each square is one run (green pass, amber unstable, red fail, grey not run); hover for values.</p>\n"
         } else {
             body += "<p>No finished runs.</p>\n"
         }
+        // Every cell on the same x axis, the runs of the history: a run without the cell is a gap.
+        let runs = history.runs.map(\.run.id)
         for cell in history.cells {
-            let runs = cell.entries.map(\.run)
+            let byRun = Dictionary(cell.entries.map { ($0.run, $0.cell) }, uniquingKeysWith: { a, _ in a })
+            let column = runs.map { byRun[$0] }
+            func series(_ name: String, _ value: (CellSnapshot) -> Double?) -> (name: String, values: [Double?]) {
+                (name, column.map { $0.flatMap(value) })
+            }
             body += "<h2>\(Reports.xml(cell.cell))</h2>\n"
-            body += ReportSVG.outcomeStrip(cell.entries.map { ($0.run, $0.cell.outcome, $0.cell.standing) }) + "\n<div class=\"charts\">"
+            body += ReportSVG.outcomeStrip(zip(runs, column).map { ($0, $1?.outcome ?? "not in this run", $1?.standing) }) + "\n<div class=\"charts\">"
             body += ReportSVG.trendChart(title: "boot phases (s since QEMU start)", runs: runs,
-                                         series: cell.phaseNames.map { name in (name, cell.entries.map { $0.cell.phase(name) }) },
+                                         series: cell.phaseNames.map { name in series(name) { $0.phase(name) } },
                                          format: { String(format: "%.1f", $0) })
             body += ReportSVG.trendChart(title: "size (MB)", runs: runs, series: [
-                ("image", cell.entries.map { $0.cell.imageBytes.map { Double($0) / 1e6 } }),
-                ("vmlinux text", cell.entries.map { $0.cell.build?.vmlinux.map { Double($0.text) / 1e6 } }),
+                series("image") { $0.imageBytes.map { Double($0) / 1e6 } },
+                series("vmlinux text") { $0.build?.vmlinux.map { Double($0.text) / 1e6 } },
             ], format: { String(format: "%.2f", $0) })
             body += ReportSVG.trendChart(title: "warnings", runs: runs, series: [
-                ("compiler", cell.entries.map { $0.cell.warnings.map { Double($0) } }),
-                ("DTB", cell.entries.map { $0.cell.dtb.map { Double($0.warnings) } }),
+                series("compiler") { $0.warnings.map { Double($0) } },
+                series("DTB") { $0.dtb.map { Double($0.warnings) } },
             ], integral: true, format: { String(format: "%.0f", $0) })
             body += "</div>\n"
             let (header, rows) = cellRows(cell)

@@ -132,12 +132,13 @@ extension ReportSVG {
         return svg + "</svg>"
     }
 
-    /// A square per run, coloured by how the cell stood: green pass, amber unstable, red fail.
-    static func outcomeStrip(_ entries: [(run: String, outcome: String, standing: CellSnapshot.Standing)]) -> String {
+    /// A square per run, coloured by how the cell stood: green pass, amber unstable, red
+    /// fail, grey where the run did not have the cell.
+    static func outcomeStrip(_ entries: [(run: String, outcome: String, standing: CellSnapshot.Standing?)]) -> String {
         let fill: [CellSnapshot.Standing: String] = [.pass: "#4caf50", .unstable: "#ffb300", .fail: "#d32f2f"]
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(entries.count * 22 + 4)\" height=\"24\">"
         for (index, entry) in entries.enumerated() {
-            svg += "<rect x=\"\(index * 22 + 2)\" y=\"3\" width=\"18\" height=\"18\" rx=\"3\" fill=\"\(fill[entry.standing] ?? "#999")\">"
+            svg += "<rect x=\"\(index * 22 + 2)\" y=\"3\" width=\"18\" height=\"18\" rx=\"3\" fill=\"\(entry.standing.flatMap { fill[$0] } ?? "#ddd")\">"
             svg += "<title>\(Reports.xml(entry.run)): \(Reports.xml(entry.outcome))</title></rect>"
         }
         return svg + "</svg>"

@@ -60,6 +60,28 @@ struct BuildFactsReportTests {
         #expect(SymbolSizeDiff.parse("Traceback (most recent call last):") == nil)
     }
 
+    /// The previous run's vmlinux collected from the cache: said, not guessed at.
+    @Test func aVmlinuxNoLongerInTheCacheIsANoteNotAFailure() async throws {
+        let folder = NSTemporaryDirectory() + "kmatrix-gone-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "CONFIG_A=y\n".write(toFile: "\(folder)/config", atomically: true, encoding: .utf8)
+        try "old".write(toFile: "\(folder)/old-vmlinux", atomically: true, encoding: .utf8)
+        try "new".write(toFile: "\(folder)/new-vmlinux", atomically: true, encoding: .utf8)
+        func cell(_ vmlinux: String) throws -> CellResult {
+            var cell = sampleResults().cells[0]
+            cell.artifacts = [try #require(Artifact(name: "config", path: "\(folder)/config")),
+                              try #require(Artifact(name: "vmlinux", path: "\(folder)/\(vmlinux)"))]
+            cell.build = BuildFacts(imageBytes: 1, vmlinux: nil, warnings: 0, firstWarnings: [], sourceTree: folder)
+            return cell
+        }
+        let previous = try cell("old-vmlinux")
+        try FileManager.default.removeItem(atPath: "\(folder)/old-vmlinux")
+        let change = await BuildChange.compare(try cell("new-vmlinux"), with: previous, of: "20260101-000000-1")
+        #expect(!change.configChanged && change.configDiff.isEmpty && change.symbols == nil)
+        #expect(change.notes == ["vmlinux of run 20260101-000000-1 is no longer in the cache (\(folder)/old-vmlinux): not compared"])
+    }
+
     /// A previous run on disk with a different config and vmlinux: the new run's results
     /// carry the kernel's own diffconfig and bloat-o-meter output, and the reports show them.
     @Test(.needs(tools: ["python3", "nm"], .unpackedKernel,

@@ -113,6 +113,13 @@ struct HistoryComparisonTests {
         for external in ["<script", "src=\"http", "href=\"http", "<link", "url("] { #expect(!html.contains(external), "\(external)") }
         #expect(html.components(separatedBy: "<h2>").count - 1 == 3)  // two cells and the unreadable run
 
+        // A run without a cell is a grey gap on that cell's row, on the same axis as the others.
+        var partial = sampleResults()
+        partial.cells = [partial.cells[0]]
+        try folder.write(partial, id: "20261130-100000-5")
+        let gapped = HistoryReport.html(RunHistory.load(runs: folder.runs))
+        #expect(gapped.contains("<title>20261130-100000-5: not in this run</title>"))
+
         let narrowed = RunHistory.load(runs: folder.runs, last: 2, cells: [Self.arm])
         #expect(narrowed.runs.map(\.run.id) == ["20261129-000000-2", "20261130-000000-3"])
         #expect(narrowed.cells.map(\.cell) == [Self.arm])
