@@ -116,7 +116,8 @@ public enum Reports {
         out += "\(results.summary.cacheHits) of \(results.summary.steps) steps from the cache. Host \(run.host) (\(run.hostArch)); KVM: \(run.kvm).\n\n"
         out += "| cell | outcome | kernel build | image | DTB check | boot | first output | firmware | Linux | init | marker |\n"
         out += "|---|---|---|---|---|---|---|---|---|---|---|\n"
-        for cell in results.cells {
+        // Ordered as report.html groups them: the same kernel and config together.
+        for cell in CellGrouping.byKernelAndConfig(results.cells).flatMap(\.cells) {
             let boot = cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"
             out += "| \(cell.id) | **\(cell.outcome)** | \(buildTime(cell, results)) | \(megabytes(cell.kernel?.imageBytes)) | \(dtbText(cell)) | \(boot) | "
             out += phaseOrder.map { seconds(phase(cell, $0)) }.joined(separator: " | ") + " |\n"
