@@ -25,8 +25,8 @@ struct ReportCommand: AsyncParsableCommand {
 struct CompareCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
-        abstract: "Show what changed between two runs: new failures, fixed cells, boot phases slower or faster beyond noise.",
-        discussion: "Exits 1 when the new run has cells that failed and passed in the old one.")
+        abstract: "Classify each cell between two runs as kci-dev does (regression, fixed, unstable, persistent failure, new, missing) and show boot phases slower or faster beyond noise.",
+        discussion: "Exits 1 when a cell regressed: it passed in the old run and fails in the new one. A flaky cell is unstable, not a regression.")
 
     @Argument(help: "The older run directory (or results.json).") var old: String
     @Argument(help: "The newer run directory (or results.json).") var new: String
@@ -35,7 +35,8 @@ struct CompareCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let comparison = RunComparison(old: try RunResults.load(from: old), new: try RunResults.load(from: new),
+        // Snapshots, not full results: a run from a newer kmatrix, with outcomes this one cannot name, still compares.
+        let comparison = RunComparison(old: try RunSnapshot.load(from: old), new: try RunSnapshot.load(from: new),
                                        relative: relative, absolute: absolute)
         if json { try printJSON(comparison) } else { print(comparison.text) }
         if comparison.regressed { throw ExitCode(1) }

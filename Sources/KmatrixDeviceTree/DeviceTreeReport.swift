@@ -96,6 +96,26 @@ public struct DeviceTreeReport: Sendable, Codable, Equatable {
     public var errors: [DeviceTreeFinding] { findings.filter { $0.severity == .error } }
     public var warnings: [DeviceTreeFinding] { findings.filter { $0.severity == .warning } }
 
+    /// Devices with no built-in driver that the boot does not need (`info`).
+    public var notNeededToBoot: [DeviceTreeFinding] {
+        findings.filter { $0.check == .drivers && $0.reason == DeviceTreeRules.notNeededToBoot.reason }
+    }
+
+    /// What a report shows: errors and warnings, and the devices not needed to boot as one
+    /// counted `info` line (their nodes listed in it), so real warnings stand out.
+    public var reportedFindings: [DeviceTreeFinding] {
+        var out = findings.filter { $0.severity != .info }
+        if let line = notNeededToBootLine { out.append(line) }
+        return out
+    }
+
+    var notNeededToBootLine: DeviceTreeFinding? {
+        let nodes = notNeededToBoot.compactMap(\.node)
+        guard !nodes.isEmpty else { return nil }
+        let shown = nodes.prefix(6).joined(separator: ", ") + (nodes.count > 6 ? ", ..." : "")
+        return DeviceTreeFinding(.info, .drivers, reason: "\(nodes.count) device(s) with \(DeviceTreeRules.notNeededToBoot.reason): \(shown)")
+    }
+
     enum CodingKeys: String, CodingKey {
         case dtb, target, console, kernel, rootCompatibles, kernelCompatibleCount, findings, passed
     }
@@ -136,7 +156,9 @@ public struct DeviceTreeReport: Sendable, Codable, Equatable {
         // Warnings that differ only in the node (32 virtio-mmio slots) print once, with a count.
         for severity in DeviceTreeFinding.Severity.allCases {
             var groups: [(first: DeviceTreeFinding, more: Int)] = []
+            let collapsed = severity == .info ? notNeededToBoot.count : 0
             for finding in findings where finding.severity == severity {
+                if collapsed > 0, finding.check == .drivers, finding.reason == DeviceTreeRules.notNeededToBoot.reason { continue }
                 if severity == .warning, finding.chain.isEmpty, !finding.compatibles.isEmpty,
                    let i = groups.firstIndex(where: { $0.first.check == finding.check && $0.first.compatibles == finding.compatibles && $0.first.reason == finding.reason }) {
                     groups[i].more += 1
@@ -149,6 +171,7 @@ public struct DeviceTreeReport: Sendable, Codable, Equatable {
                 if more > 0 { line.reason += " (and \(more) more node(s) with the same compatible)" }
                 lines.append("  " + line.text)
             }
+            if collapsed > 0, let line = notNeededToBootLine { lines.append("  " + line.text) }
         }
         let verdict = passed ? "PASS" : "FAIL"
         lines.append("\(verdict): \(errors.count) error(s), \(warnings.count) warning(s)")

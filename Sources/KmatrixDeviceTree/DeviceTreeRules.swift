@@ -80,6 +80,11 @@ public enum DeviceTreeRules {
         node.baseName == "timer" || node.compatibles.contains { $0.contains("timer") && !$0.contains("watchdog") }
     }
 
+    /// The finding for an enabled device outside every chain the boot needs that has no
+    /// built-in driver. A tiny config leaves most of a board out on purpose, so it is a
+    /// note (`info`), and reports count these in one line per DTB instead of listing 15-40.
+    public static let notNeededToBoot = (severity: DeviceTreeFinding.Severity.info, reason: "no built-in driver (not needed to boot)")
+
     /// Phandle-list properties whose providers a node needs, with the provider's cell-count property.
     public static let providerProperties: [(property: String, cells: String)] = [
         ("clocks", "#clock-cells"),

@@ -125,7 +125,7 @@ extension Checker {
                 ancestor = tree.nodes[a].parent
             }
             undrivenTops.insert(i)
-            if !covered { add(.warning, .drivers, i, "no built-in driver (not needed to boot)") }
+            if !covered { add(DeviceTreeRules.notNeededToBoot.severity, .drivers, i, DeviceTreeRules.notNeededToBoot.reason) }
         }
         if !findings.contains(where: { $0.check == .drivers && $0.severity == .error }) {
             let count = { (role: String) in roots.filter { $0.role == role }.count }

@@ -98,6 +98,8 @@ public struct BuildLogSummary: Sendable, Equatable {
     public var errors = 0
     /// The first lines that carry an error (usually the cause).
     public var firstErrors: [String] = []
+    /// The first warning lines, for the report (a new warning usually shows first).
+    public var firstWarnings: [String] = []
     /// The last lines of the log.
     public var tail: [String] = []
 
@@ -134,7 +136,12 @@ public struct BuildLogSummary: Sendable, Equatable {
     }
 
     mutating func add(_ line: String, tailLines: Int, errorLines: Int) {
-        if line.contains(": warning:") || line.hasPrefix("WARNING:") { warnings += 1 }
+        // make's own remarks (`make[2]: warning: -j0 forced`) are about the jobserver, not the code.
+        let fromMake = line.hasPrefix("make: ") || (line.hasPrefix("make[") && line.contains("]: warning:"))
+        if !fromMake, line.contains(": warning:") || line.hasPrefix("WARNING:") {
+            warnings += 1
+            if firstWarnings.count < errorLines { firstWarnings.append(line) }
+        }
         if line.contains(": error:") || line.contains(": fatal error:") || line.contains("undefined reference to") {
             errors += 1
             if firstErrors.count < errorLines { firstErrors.append(line) }

@@ -52,6 +52,7 @@ extension CellResult {
                                     sourceSHA256: kernel.sourceSHA256, configSHA256: kernel.configSHA256 ?? "",
                                     buildSeconds: kernel.buildSeconds, imageBytes: kernel.imageBytes ?? 0,
                                     warnings: kernel.warnings, errors: kernel.errors)
+        build = BuildFacts(kernel)
         var files: [(String, String?)] = [("image", kernel.artifacts.image), ("vmlinux", kernel.artifacts.vmlinux),
                                           ("System.map", kernel.artifacts.systemMap), ("config", kernel.artifacts.config)]
         files += kernel.artifacts.dtbs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -82,7 +83,7 @@ extension DeviceTreeSummary {
     init(_ report: DeviceTreeReport) {
         self.init(file: (report.dtb as NSString).lastPathComponent, passed: report.passed,
                   errors: report.errors.count, warnings: report.warnings.count,
-                  findings: report.findings.filter { $0.severity != .info }.map {
+                  findings: report.reportedFindings.map {
                       .init(severity: $0.severity.rawValue, node: $0.node ?? "/",
                             reason: $0.chain.isEmpty ? $0.reason : "\($0.reason): \($0.chainText)")
                   })

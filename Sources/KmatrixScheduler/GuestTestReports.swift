@@ -120,7 +120,7 @@ extension RunComparison {
     }
 
     /// Tests that passed before and fail (or no longer run) now, and the reverse.
-    static func testChanges(old: CellResult, new: CellResult) -> (regressions: [TestChange], fixed: [TestChange]) {
+    static func testChanges(old: CellSnapshot, new: CellSnapshot) -> (regressions: [TestChange], fixed: [TestChange]) {
         let before = Dictionary((old.tests ?? []).map { ($0.id, $0.status) }, uniquingKeysWith: { a, _ in a })
         var regressions: [TestChange] = [], fixed: [TestChange] = []
         for test in new.tests ?? [] {

@@ -97,6 +97,7 @@ public struct MatrixRun: Sendable {
             cellResults.append(result)
         }
         progress.stop(redraw)
+        if !interrupted { cellResults = await BuildChange.attach(to: cellResults, runsIn: workspace.runs, before: runID) }
 
         let finished = Date()
         let cpu = Self.cpuSeconds() - cpuBefore

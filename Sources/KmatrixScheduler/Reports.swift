@@ -54,11 +54,15 @@ public enum Reports {
             row += phaseOrder.map { seconds(phase(cell, $0)) }
             rows.append(row)
         }
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        return aligned([header] + rows)
+    }
+
+    /// Rows as text columns, each as wide as its widest cell.
+    static func aligned(_ rows: [[String]], indent: String = "") -> String {
+        let widths = (rows.first ?? []).indices.map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            let line = row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            return indent + line.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n")
     }
 
@@ -116,13 +120,15 @@ public enum Reports {
         out += "\(results.summary.cacheHits) of \(results.summary.steps) steps from the cache. Host \(run.host) (\(run.hostArch)); KVM: \(run.kvm).\n\n"
         out += "| cell | outcome | kernel build | image | DTB check | boot | first output | firmware | Linux | init | marker |\n"
         out += "|---|---|---|---|---|---|---|---|---|---|---|\n"
-        for cell in results.cells {
+        // Ordered as report.html groups them: the same kernel and config together.
+        for cell in CellGrouping.byKernelAndConfig(results.cells).flatMap(\.cells) {
             let boot = cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"
             out += "| \(cell.id) | **\(cell.outcome)** | \(buildTime(cell, results)) | \(megabytes(cell.kernel?.imageBytes)) | \(dtbText(cell)) | \(boot) | "
             out += phaseOrder.map { seconds(phase(cell, $0)) }.joined(separator: " | ") + " |\n"
         }
         out += KernelSideBySide.markdown(results)
         out += GuestTestReports.markdown(results)
+        out += buildFactsMarkdown(results)
         let withFindings = results.cells.filter { !($0.dtb?.findings.isEmpty ?? true) }
         if !withFindings.isEmpty {
             out += "\n## Device tree findings\n"
@@ -163,13 +169,18 @@ public enum Reports {
         body += "\(results.summary.cacheHits) of \(results.summary.steps) steps cached. Host \(xml(run.host)) (\(xml(run.hostArch))); KVM: \(xml(run.kvm)).</p>\n"
         body += "<table><tr><th>cell</th><th>outcome</th><th>kernel build</th><th>image</th><th>DTB check</th><th>boot</th>"
         body += phaseOrder.map { "<th>\($0)</th>" }.joined() + "</tr>\n"
-        for cell in results.cells {
-            body += "<tr><td>\(xml(cell.id))</td><td class=\"\(cell.passed ? "pass" : "fail")\">\(xml(cell.outcome.rawValue))</td>"
-            body += "<td>\(buildTime(cell, results))</td><td>\(megabytes(cell.kernel?.imageBytes))</td><td>\(xml(dtbText(cell)))</td>"
-            body += "<td>\(xml(cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"))</td>"
-            body += phaseOrder.map { "<td>\(seconds(phase(cell, $0)))</td>" }.joined() + "</tr>\n"
+        let columns = 6 + phaseOrder.count
+        for group in CellGrouping.byKernelAndConfig(results.cells) {
+            body += "<tr class=\"group\"><th colspan=\"\(columns)\">\(xml(group.title))</th></tr>\n"
+            for cell in group.cells {
+                body += "<tr><td>\(xml(cell.id))</td><td class=\"\(cell.passed ? "pass" : "fail")\">\(xml(cell.outcome.rawValue))</td>"
+                body += "<td>\(buildTime(cell, results))</td><td>\(megabytes(cell.kernel?.imageBytes))</td><td>\(xml(dtbText(cell)))</td>"
+                body += "<td>\(xml(cell.boot.map { "\($0.outcome) (\($0.accelerator))" } ?? "-"))</td>"
+                body += phaseOrder.map { "<td>\(seconds(phase(cell, $0)))</td>" }.joined() + "</tr>\n"
+            }
         }
-        body += "</table>\n" + GuestTestReports.html(results) + "<h2>Boot phases by architecture</h2>\n" + phaseChart(results)
+        body += "</table>\n" + GuestTestReports.html(results) + phaseCharts(results)
+        body += buildFactsHTML(results)
         for cell in results.cells where !(cell.dtb?.findings.isEmpty ?? true) {
             body += "<h3>Device tree: \(xml(cell.id))</h3><ul>"
             for finding in cell.dtb!.findings {
@@ -183,43 +194,10 @@ public enum Reports {
         let style = """
             body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
             td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}
-            .pass{background:#dfd}.fail{background:#fdd;font-weight:bold}.skip{background:#eee}.error{color:#b00}.warning{color:#a60}
+            .pass{background:#dfd}.fail{background:#fdd;font-weight:bold}.skip{background:#eee}.error{color:#b00}.warning{color:#a60}.info{color:#777}
+            tr.group th{text-align:left;background:#eef}
             pre{background:#f6f6f6;padding:1em;overflow:auto}svg text{font-size:12px;font-family:system-ui,sans-serif}
             """
         return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kmatrix run \(xml(run.id))</title><style>\(style)</style></head><body>\n\(body)</body></html>\n"
-    }
-
-    /// One horizontal bar per cell, one segment per boot phase, on a shared time axis.
-    static func phaseChart(_ results: RunResults) -> String {
-        let cells = results.cells.filter { $0.boot != nil }
-        guard !cells.isEmpty else { return "<p>No boots.</p>" }
-        let colors = ["first-output": "#9ecae1", "firmware": "#6baed6", "linux": "#4292c6", "init": "#2171b5", "marker": "#08519c"]
-        let longest = max(cells.map { $0.boot!.seconds }.max() ?? 1, 0.1)
-        let left = 260.0, width = 560.0, row = 26.0
-        let height = Double(cells.count) * row + 40
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(left + width + 20))\" height=\"\(Int(height))\">"
-        for (index, cell) in cells.enumerated() {
-            let y = Double(index) * row + 4
-            svg += "<text x=\"0\" y=\"\(y + 14)\">\(xml(cell.id)) (\(xml(cell.boot!.outcome)))</text>"
-            var start = 0.0
-            for name in phaseOrder {
-                guard let end = phase(cell, name), end >= start else { continue }
-                let x = left + start / longest * width, w = max((end - start) / longest * width, 1)
-                svg += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"18\" fill=\"\(colors[name]!)\"><title>\(name): \(String(format: "%.3f", end)) s</title></rect>"
-                start = end
-            }
-            if cell.boot!.seconds > start {
-                let x = left + start / longest * width, w = (cell.boot!.seconds - start) / longest * width
-                svg += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"18\" fill=\"#ddd\"><title>until QEMU ended: \(String(format: "%.3f", cell.boot!.seconds)) s</title></rect>"
-            }
-        }
-        let axisY = Double(cells.count) * row + 20
-        svg += "<text x=\"\(left)\" y=\"\(axisY)\">0 s</text><text x=\"\(left + width - 40)\" y=\"\(axisY)\">\(String(format: "%.2f", longest)) s</text>"
-        var x = left
-        for name in phaseOrder {
-            svg += "<rect x=\"\(x)\" y=\"\(axisY + 6)\" width=\"10\" height=\"10\" fill=\"\(colors[name]!)\"/><text x=\"\(x + 14)\" y=\"\(axisY + 15)\">\(name)</text>"
-            x += 100
-        }
-        return svg + "</svg>\n"
     }
 }

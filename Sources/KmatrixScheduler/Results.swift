@@ -108,6 +108,8 @@ public struct CellResult: Codable, Sendable {
     /// `kind[scope]` of every step this cell used, in order.
     public var steps: [String]
     public var kernel: KernelSummary?
+    /// Sizes, compiler warnings and the change since the cell's previous run.
+    public var build: BuildFacts?
     public var config: ConfigSummary?
     public var busybox: BusyboxSummary?
     public var dtb: DeviceTreeSummary?
@@ -225,12 +227,7 @@ public struct BootSummary: Codable, Sendable {
 
 extension RunResults {
     public static func load(from path: String) throws(KmatrixError) -> RunResults {
-        let file = path.hasSuffix(".json") ? path : "\(path)/results.json"
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw .badInput("\(file): cannot read it (give a run directory or its results.json)")
-        }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        let (file, data) = try read(path)
         do {
             let results = try decoder.decode(RunResults.self, from: data)
             guard results.schema == RunResults.currentSchema else {
@@ -242,6 +239,21 @@ extension RunResults {
         } catch {
             throw .badInput("\(file): not a kmatrix results file: \(error)")
         }
+    }
+
+    /// A run directory's results.json (or the file named), and its bytes.
+    static func read(_ path: String) throws(KmatrixError) -> (file: String, data: Data) {
+        let file = path.hasSuffix(".json") ? path : "\(path)/results.json"
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw .badInput("\(file): cannot read it (give a run directory or its results.json)")
+        }
+        return (file, data)
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
     }
 
     public func encoded() throws -> Data {

@@ -96,10 +96,11 @@ public enum Gzip {
         return out
     }
 
-    /// Decompresses a whole gzip stream (used to check what kmatrix wrote).
+    /// Decompresses a whole gzip stream (used to check what kmatrix wrote), or a zlib one
+    /// (a PNG's image data): zlib tells them apart by their headers (window bits + 32).
     public static func decompress(_ bytes: [UInt8]) throws(ZlibError) -> [UInt8] {
         var stream = z_stream()
-        var code = inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        var code = inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard code == Z_OK else { throw ZlibError("inflateInit2", code: code) }
         defer { inflateEnd(&stream) }
         var result: [UInt8] = []
