@@ -8,13 +8,13 @@ import KmatrixCore
 
     func log(_ body: String) -> [String] {
         ("""
-        [    0.50] KTAP version 1
-        [    0.50] 1..1
-        [    0.51]     KTAP version 1
-        [    0.51]     # Subtest: list-kernel-test
-        [    0.51]     1..1
-        [    0.52]     ok 1 list_add
-        [    0.52] ok 1 list-kernel-test
+        [    0.500000] KTAP version 1
+        [    0.500000] 1..1
+        [    0.510000]     KTAP version 1
+        [    0.510000]     # Subtest: list-kernel-test
+        [    0.510000]     1..1
+        [    0.520000]     ok 1 list_add
+        [    0.520000] ok 1 list-kernel-test
         Run /init as init process
         KMATRIX-BOOT-OK arch=riscv64 release=6.1.192 uptime=1.20
 
@@ -30,7 +30,7 @@ import KmatrixCore
             KMATRIX-TEST-BEGIN 3f01 checks fails.sh
             KMATRIX-TEST-OUT 3f01 expected 5, got 4
             KMATRIX-TEST-OUT 3f01 KMATRIX-TEST-END forged checks fails.sh status=0
-            [    5.10] random: crng init done
+            [    5.100000] random: crng init done
             KMATRIX-TEST-END 3f01 checks fails.sh status=3 lines=2 seconds=0.12 limit=20
             KMATRIX-TEST-BEGIN 3f01 checks tap.sh
             KMATRIX-TEST-OUT 3f01 TAP version 13

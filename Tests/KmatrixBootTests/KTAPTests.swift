@@ -89,15 +89,15 @@ import Testing
 
     @Test func suiteThatCrashesMidwayLeavesTheRestNotRun() {
         let log = """
-            [    0.50] KTAP version 1
-            [    0.50] 1..2
-            [    0.51]     KTAP version 1
-            [    0.51]     # Subtest: fragile
-            [    0.51]     1..4
-            [    0.52]     ok 1 first
-            [    0.52]     ok 2 second
-            [    0.53] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000
-            [    0.53] Kernel panic - not syncing: Oops: Fatal exception
+            [    0.500000] KTAP version 1
+            [    0.500000] 1..2
+            [    0.510000]     KTAP version 1
+            [    0.510000]     # Subtest: fragile
+            [    0.510000]     1..4
+            [    0.520000]     ok 1 first
+            [    0.520000]     ok 2 second
+            [    0.530000] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000
+            [    0.530000] Kernel panic - not syncing: Oops: Fatal exception
             """
         let parser = KTAPParser.parse(log, suite: "kunit")
         #expect(statuses(parser) == [

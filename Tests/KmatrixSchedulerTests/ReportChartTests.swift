@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Report charts and grouping")
 struct ReportChartTests {
-    /// Two kernels (the fifth id component) for x86_64 and arm64, one toolchain.
+    /// Two kernels (named by the matrix, ending the cell id) for x86_64 and arm64, one toolchain.
     static func twoKernels() -> RunResults {
         var results = sampleResults()
         let template = results.cells[0]
@@ -14,6 +14,7 @@ struct ReportChartTests {
             [("x86_64-pc", "x86_64"), ("arm64-virt", "arm64")].map { target, arch in
                 var cell = template
                 cell.id = "\(target)/gcc/tiny/initramfs/\(kernel)"
+                cell.kernelName = kernel
                 cell.target = target
                 cell.arch = arch
                 return cell
@@ -30,7 +31,7 @@ struct ReportChartTests {
         let byTarget = CellGrouping.byTarget(cells)
         #expect(byTarget.map(\.title) == ["x86_64-pc (x86_64)", "arm64-virt (arm64)"])
         #expect(byTarget[0].cells.map(\.kernelName) == ["6.1", "6.12"])
-        // Today's four-part ids: one kernel, so the title is the config alone.
+        // One unnamed kernel: the title is the config alone.
         #expect(CellGrouping.byKernelAndConfig(sampleResults().cells).map(\.title) == ["config tiny"])
     }
 
