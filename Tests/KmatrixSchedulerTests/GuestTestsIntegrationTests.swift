@@ -33,4 +33,21 @@ struct GuestTestsIntegrationTests {
         #expect(report.contains("| checks/fails.sh | FAIL |"))
         #expect(report.contains("expected 5, got 4"))
     }
+
+    /// A KUnit option Kconfig drops (the list test without RUNTIME_TESTING_MENU, as tinyconfig
+    /// leaves it) is config-dropped-options naming the suite, and nothing is compiled.
+    @Test(.needs(tools: ["make", "riscv64-linux-gnu-gcc"], .kmatrixBinary, .unpackedKernel))
+    func aDroppedKUnitOptionIsConfigDroppedOptions() throws {
+        let fixture = try FixtureCommands()
+        defer { fixture.remove() }
+        let matrix = try String(contentsOfFile: "\(repositoryRoot)/Tests/Fixtures/guest-tests/matrix.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"CONFIG_RUNTIME_TESTING_MENU=y\", ", with: "")
+            .replacingOccurrences(of: "[\"passes.sh\", \"fails.sh\"]", with: "[\"\(repositoryRoot)/Tests/Fixtures/guest-tests/passes.sh\"]")
+        let file = "\(fixture.cache)/dropped.json"
+        try matrix.write(toFile: file, atomically: true, encoding: .utf8)
+        let build = try fixture.run(["build", "--matrix", file, "--plain"])
+        #expect(build.status == 1, "\(build.output)")
+        #expect(build.output.contains("CONFIG_LIST_KUNIT_TEST=y (from test suite kunit-basic"), "\(build.output)")
+        #expect(build.output.contains("config-dropped-options"))
+    }
 }
