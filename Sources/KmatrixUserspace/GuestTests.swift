@@ -49,9 +49,12 @@ extension Rootfs {
         unattendedInit.replacingOccurrences(of: "sync\nreboot -f\n", with: "\(runTestsPath)\nsync\nreboot -f\n")
     }
 
-    /// Runs each script within its limit (busybox `timeout -s KILL`), its output kept in a
-    /// file and sent after it ends, prefixed line by line (`GuestTestProtocol`). Suite and
-    /// script names are checked names (letters, digits, `_-.`): safe in the shell text.
+    /// Runs each script within its limit, its output kept in a file and sent after it ends,
+    /// prefixed line by line (`GuestTestProtocol`). The limit is kept by a watcher that reads
+    /// /proc/uptime rather than by busybox `timeout`, which counts `sleep 1`s: on the tiny
+    /// vexpress-a9 kernel under TCG `sleep 2` returns after 0.3 s of uptime, and `timeout`
+    /// killed every script at once. Suite and script names are checked names (letters,
+    /// digits, `_-.`): safe in the shell text.
     static func runTests(_ scripts: [GuestScript]) -> String {
         let p = GuestTestProtocol.self
         var text = """
@@ -65,8 +68,22 @@ extension Rootfs {
             run() {
                 echo "\(p.testBegin) $nonce $1 $2"
                 start=$(cut -d' ' -f1 /proc/uptime)
-                (cd /tmp && timeout -s KILL "$3" "$4") > "$out" 2>&1 < /dev/null
+                cd /tmp
+                "$4" > "$out" 2>&1 < /dev/null &
+                pid=$!
+                (
+                    end=$(( $(cut -d. -f1 /proc/uptime) + $3 + 1 ))
+                    while kill -0 "$pid" 2>/dev/null; do
+                        if [ "$(cut -d. -f1 /proc/uptime)" -ge "$end" ]; then kill -KILL "$pid"; break; fi
+                        sleep 1
+                    done
+                ) &
+                watcher=$!
+                wait "$pid"
                 status=$?
+                kill "$watcher" 2>/dev/null
+                wait "$watcher" 2>/dev/null
+                cd /
                 end=$(cut -d' ' -f1 /proc/uptime)
                 sed "s/^/\(p.output) $nonce /" "$out"
                 echo "\(p.testEnd) $nonce $1 $2 status=$status lines=$(wc -l < "$out") seconds=$(echo "$start $end" | awk '{printf "%.2f", $2 - $1}') limit=$3"

@@ -7,7 +7,8 @@ import Testing
 
 /// A real boot of a cell whose test suite has a deliberately failing script: the cell fails
 /// as tests-failed, the failing script is named with its output, and the kernel's KUnit
-/// results and the passing script are still reported.
+/// results and the passing script are still reported; a script that never ends is killed
+/// at its suite's time limit and the boot goes on.
 @Suite("Guest tests, end to end")
 struct GuestTestsIntegrationTests {
     static let cell = "riscv64-virt/gcc/tiny/initramfs"
@@ -27,6 +28,10 @@ struct GuestTestsIntegrationTests {
         let tests = try #require(cell.tests)
         #expect(tests.first { $0.id == "checks/fails.sh" }?.status == .fail)
         #expect(tests.first { $0.id == "checks/passes.sh" }?.status == .pass)
+        let hangs = tests.first { $0.id == "slow/hangs.sh" }
+        #expect(hangs?.status == .fail)
+        #expect(hangs?.reason == "killed at its time limit of 2 s")
+        #expect(hangs?.output == ["waiting forever"])
         #expect(tests.contains { $0.id == "kunit-basic/list-kunit-test.list_test_list_add" && $0.status == .pass })
         #expect(tests.contains { $0.id == "kunit-basic/example.example_skip_test" && $0.status == .skip })
         let report = try String(contentsOfFile: "\(fixture.cache)/runs/latest/report.md", encoding: .utf8)
