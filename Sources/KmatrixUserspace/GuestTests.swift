@@ -62,7 +62,9 @@ extension Rootfs {
             # kmatrix: runs the guest tests after the boot marker and reports each one on the console.
             export PATH=/bin:/sbin:/usr/bin:/usr/sbin
             mount -t tmpfs tmpfs /tmp 2>/dev/null
-            nonce=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n')
+            # The nonce: the boot's random id. Not /dev/urandom, whose first read before the
+            # kernel's random pool is ready gathers jitter entropy for seconds under TCG.
+            { read -r nonce < /proc/sys/kernel/random/boot_id; } 2>/dev/null || nonce="$$-$RANDOM-$RANDOM-$RANDOM"
             out=/tmp/kmatrix-test.out
             # Centiseconds of uptime, read by the shell itself (every fork and exec costs a lot
             # under TCG, so the runner keeps to builtins); `1${frac} - 100` keeps `08` from reading as octal.
