@@ -28,7 +28,7 @@ struct GuestTestsRootfsTests {
         guard case .contents(let runner)? = tree["kmatrix/run-tests"]?.kind else { Issue.record("no runner"); return }
         let text = String(decoding: runner, as: UTF8.self)
         #expect(text.contains("run basic check.sh 7 /kmatrix/tests/basic/check.sh"))
-        #expect(text.contains("timeout -s KILL"))
+        #expect(text.contains("kill -KILL \"$pid\""))
         guard case .contents(let initBytes)? = tree["init"]?.kind else { Issue.record("no init"); return }
         let initText = String(decoding: initBytes, as: UTF8.self)
         let marker = try #require(initText.range(of: BootMarker.prefix))

@@ -200,7 +200,7 @@ public struct Project: Sendable {
     /// A fragment path is relative to the descriptor file that names it.
     public static func resolveFragment(_ path: String, descriptor: String, root: String) -> String {
         if path.hasPrefix("/") { return path }
-        let dir = ((root as NSString).appendingPathComponent(descriptor) as NSString).deletingLastPathComponent
+        let dir = ((descriptor.hasPrefix("/") ? descriptor : (root as NSString).appendingPathComponent(descriptor)) as NSString).deletingLastPathComponent
         return ((dir as NSString).appendingPathComponent(path) as NSString).standardizingPath
     }
 
