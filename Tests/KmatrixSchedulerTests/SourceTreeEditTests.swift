@@ -19,15 +19,24 @@ struct SourceTreeEditTests {
         let tree = NSTemporaryDirectory() + "kmatrix-edit-tree-" + (unpacked as NSString).lastPathComponent
         if FileManager.default.fileExists(atPath: "\(tree)/.git/kmatrix-ready") { return tree }
         try? FileManager.default.removeItem(atPath: tree)
-        for argv in [["cp", "-a", unpacked, tree], ["git", "-C", tree, "init", "-q"], ["git", "-C", tree, "add", "-A"],
-                     ["git", "-C", tree, "-c", "user.name=kmatrix", "-c", "user.email=kmatrix@localhost", "commit", "-q", "-m", "6.1 as unpacked"],
-                     ["touch", "\(tree)/.git/kmatrix-ready"]] {
+        func run(_ argv: [String]) throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = argv
             try process.run()
             process.waitUntilExit()
             try #require(process.terminationStatus == 0, "\(argv.joined(separator: " ")) failed")
+        }
+        try run(["cp", "-a", unpacked, tree])
+        // Debian's linux-source ignores its whole top level (`/*`, `!/debian/`: its packaging
+        // repository's rules); a kernel git tree has the kernel's own .gitignore only.
+        let ignore = "\(tree)/.gitignore"
+        let rules = try String(contentsOfFile: ignore, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        try rules.filter { $0 != "/*" && $0 != "!/debian/" }.joined(separator: "\n").write(toFile: ignore, atomically: true, encoding: .utf8)
+        for argv in [["git", "-C", tree, "init", "-q"], ["git", "-C", tree, "add", "-A"],
+                     ["git", "-C", tree, "-c", "user.name=kmatrix", "-c", "user.email=kmatrix@localhost", "commit", "-q", "-m", "6.1 as unpacked"],
+                     ["touch", "\(tree)/.git/kmatrix-ready"]] {
+            try run(argv)
         }
         return tree
     }
