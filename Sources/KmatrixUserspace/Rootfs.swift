@@ -14,7 +14,12 @@ public struct StagedModules: Sendable, Equatable {
 
     /// Finds the single release under `<stage>/lib/modules`.
     public static func find(stage: String) throws(KmatrixError) -> StagedModules? {
-        let root = "\(stage)/lib/modules"
+        try find(libModules: "\(stage)/lib/modules")
+    }
+
+    /// Finds the single release in a `lib/modules` folder (a kernel build publishes its
+    /// staged `lib/modules` as the entry's `modules`).
+    public static func find(libModules root: String) throws(KmatrixError) -> StagedModules? {
         guard let releases = try? FileManager.default.contentsOfDirectory(atPath: root), !releases.isEmpty else { return nil }
         guard releases.count == 1, let release = releases.first else {
             throw .host("\(root) holds several releases (\(releases.sorted().joined(separator: ", "))): stage one kernel's modules")

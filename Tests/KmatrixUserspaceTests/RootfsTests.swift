@@ -29,6 +29,20 @@ struct RootfsTests {
         return try #require(try StagedModules.find(stage: "\(dir)/stage"))
     }
 
+    /// A kernel build publishes its staged `lib/modules` as the entry's `modules` folder:
+    /// found from there too (the rootfs step once looked for `lib/modules` beside it and
+    /// shipped no modules).
+    @Test func modulesAreFoundInAPublishedLibModulesFolder() throws {
+        let dir = try scratchFolder("modules")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let staged = try fakeModules(dir)
+        try FileManager.default.moveItem(atPath: "\(dir)/stage/lib/modules", toPath: "\(dir)/published-modules")
+        let found = try #require(try StagedModules.find(libModules: "\(dir)/published-modules"))
+        #expect(found.release == staged.release)
+        #expect(found.directory == "\(dir)/published-modules/\(staged.release)")
+        #expect(try StagedModules.find(libModules: "\(dir)/nothing") == nil)
+    }
+
     @Test func unattendedInitramfsHasSkeletonNodesMarkerAndModules() throws {
         let dir = try scratchFolder("rootfs")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -61,7 +61,7 @@ struct RootfsStep: Step {
     func stagedModules(_ context: StepContext, kernel: KernelBuildRecord?) throws(KmatrixError) -> StagedModules? {
         if let explicit = context.settings.rootfs.modules { return try StagedModules.find(stage: explicit) }
         guard let modules = kernel?.artifacts.modules else { return nil }
-        return try StagedModules.find(stage: (modules as NSString).deletingLastPathComponent)
+        return try StagedModules.find(libModules: modules)
     }
 
     func inputs(busybox: BusyboxBuildRecord, tree: RootfsTree, initMode: RootfsOptions.InitMode,
