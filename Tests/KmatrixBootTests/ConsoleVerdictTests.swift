@@ -163,6 +163,16 @@ struct ConsoleVerdictTests {
                                   now: 1, timeouts: timeouts)?.outcome == .pass)
     }
 
+    /// A kernel that built modules must see every one of them loaded: a marker without the
+    /// count (the rootfs lost them) or with another total fails.
+    @Test func theModulesTheKernelBuiltMustAllBeCounted() {
+        let three = MarkerExpectation(modules: 3)
+        #expect(three.mismatches(["modules": "3/3"]).isEmpty)
+        #expect(three.mismatches([:]) == ["modules=(missing) but the kernel built 3 modules"])
+        #expect(three.mismatches(["modules": "0/0"]).first == "modules=0/0 but the kernel built 3 modules")
+        #expect(MarkerExpectation(modules: 0).mismatches([:]).isEmpty)
+    }
+
     @Test func nothingExpectedChecksNothingButModules() {
         let open = MarkerExpectation()
         #expect(open.mismatches(["arch": "x", "release": "y"]).isEmpty)

@@ -29,10 +29,14 @@ public struct MarkerExpectation: Sendable, Equatable, Codable {
     public var arch: String?
     /// The release of the kernel built for the cell (its banner); nil: not checked.
     public var release: String?
+    /// How many modules the kernel built (its `modules.order`); nil: none built, not checked.
+    /// The marker must then say `modules=M/M` with this M: a rootfs that lost them fails.
+    public var modules: Int?
 
-    public init(arch: String? = nil, release: String? = nil) {
+    public init(arch: String? = nil, release: String? = nil, modules: Int? = nil) {
         self.arch = arch
         self.release = release
+        self.modules = modules
     }
 
     /// Each way the marker's fields differ from what was expected, with both values; empty
@@ -44,6 +48,12 @@ public struct MarkerExpectation: Sendable, Equatable, Codable {
         }
         if let release, fields["release"] != release {
             found.append("release=\(fields["release"] ?? "(missing)") but the kernel built for this cell is \(release)")
+        }
+        if let built = modules, built > 0 {
+            let loaded = fields["modules"]
+            if loaded.map({ $0.split(separator: "/").last.flatMap { Int($0) } != built }) ?? true {
+                found.append("modules=\(loaded ?? "(missing)") but the kernel built \(built) module\(built == 1 ? "" : "s")")
+            }
         }
         if let modules = fields["modules"] {
             let counts = modules.split(separator: "/").compactMap { Int($0) }

@@ -1,6 +1,7 @@
 import Foundation
 import KmatrixBoot
 import KmatrixCore
+import KmatrixUserspace
 
 /// How boots behave beyond the target's defaults (`kmatrix boot`'s flags).
 public struct BootSettings: Sendable {
@@ -103,7 +104,8 @@ struct BootStep: Step {
         // The marker must name the target's machine and the release of the kernel built here.
         let kernel = try? inputs.kernel(StepID(.kernelBuild, cell.id))
         let expected = MarkerExpectation(arch: cell.target.userspace.unameMachine,
-                                         release: (kernel?.artifacts.vmlinux).flatMap(KernelRelease.read))
+                                         release: (kernel?.artifacts.vmlinux).flatMap(KernelRelease.read),
+                                         modules: (kernel?.artifacts.modules).flatMap(Self.builtModules))
         let timeouts = testTimeouts(settings)
         let awaitsTests = cell.hasGuestScripts
         var record = await BootAttempts.run(boots: settings.boots, retries: settings.retries, logPath: log) { path in
@@ -125,6 +127,15 @@ struct BootStep: Step {
                                          excerpt: record.trace.isEmpty ? record.lastLines : record.trace)
         outcome.output = .boot(record)
         return outcome
+    }
+}
+
+extension BootStep {
+    /// The modules a kernel build staged (lines of its `modules.order`).
+    static func builtModules(_ libModules: String) -> Int? {
+        guard let staged = try? StagedModules.find(libModules: libModules),
+              let order = try? String(contentsOfFile: "\(staged.directory)/modules.order", encoding: .utf8) else { return nil }
+        return order.split(whereSeparator: \.isNewline).filter { !$0.isEmpty }.count
     }
 }
 
