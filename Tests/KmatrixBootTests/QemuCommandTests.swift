@@ -109,7 +109,7 @@ struct KvmProbeTests {
         let watch = await KvmProbe.watchForMarker(
             binary: try #require(ProcessRunner.which("qemu-system-x86_64")),
             arguments: KvmProbe.qemuArguments(accelerator: .tcg, kernel: path, append: nil),
-            marker: KvmProbe.marker, timeout: .seconds(20))
+            marker: KvmProbe.marker, timeout: .seconds(60))
         guard case .seen = watch else {
             Issue.record("the probe image did not print its marker under TCG: \(watch.summary)")
             return

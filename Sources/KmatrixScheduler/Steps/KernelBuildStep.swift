@@ -27,6 +27,14 @@ struct KernelBuildStep: Step {
         cell.target.kernel.dtbs.first.map { "\(workspace.images(cell))/\($0.fileName)" }
     }
 
+    /// The build's record when the cache holds it for the inputs known now (its config cached too).
+    func cachedRecord(_ context: StepContext) async -> KernelBuildRecord? {
+        guard let config = try? await KernelConfigStep(cell: cell).inputs(context, probe: true),
+              let done = KernelConfigStep(cell: cell).cached(context, config),
+              let entry = context.lookup(.kernelBuild, inputs(done).fingerprint) else { return nil }
+        return readJSON(KernelBuildRecord.self, "\(entry)/kernel.json")
+    }
+
     func plan(_ context: StepContext) async -> PlannedStep {
         let kernel = context.kernelPlan(cell, tree: context.sourceTree(context.kernelSource(cell), name: "linux"))
         let note = "make joins the run's jobserver (\(context.settings.jobs) slots); artifacts are linked into \(context.workspace.images(cell))"

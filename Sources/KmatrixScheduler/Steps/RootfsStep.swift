@@ -112,8 +112,11 @@ struct RootfsStep: Step {
         let busyboxPlan = context.busyboxPlan(cell, tree: context.sourceTree(context.busyboxSource, name: "busybox"))
         let note = packingNote + "; linked as \(context.workspace.images(cell))/\(fileName)"
         // With busybox built (and the kernel, for its modules) the image is known exactly.
+        // The kernel's modules go in too, when its build is cached (else the plan cannot know them).
+        let kernel = await KernelBuildStep(cell: cell).cachedRecord(context)
+        let modules = (try? stagedModules(context, kernel: kernel)) ?? nil
         guard let busyboxKey = await busyboxStep.key(context, busyboxPlan), let busybox = busyboxStep.cached(context, busyboxKey),
-              let tree = try? tree(context, busybox: busybox, modules: nil) else {
+              let tree = try? tree(context, busybox: busybox, modules: modules) else {
             return planned(note: note + "; the image size follows from the busybox build", commands: [])
         }
         let tool = try? await imageTool(context)
