@@ -61,7 +61,7 @@ public struct QemuInvocation: Sendable {
             if rootDevice.kind == .disk { words.append("rootwait") }
             words.append("init=\(initPath)")
         }
-        return (words + extraAppend).joined(separator: " ")
+        return (words + target.qemu.append + extraAppend).joined(separator: " ")
     }
 
     public var command: Command {

@@ -41,7 +41,15 @@ struct QemuCommandTests {
     @Test func riscv64VirtWithOpenSBI() throws {
         #expect(try invocation("riscv64-virt").command.argv ==
             ["qemu-system-riscv64", "-M", "virt", "-accel", "tcg", "-m", "256", "-smp", "1"] + common
-            + ["-bios", "default", "-kernel", "K", "-initrd", "I", "-append", "console=ttyS0 panic=-1 rdinit=/init"])
+            + ["-bios", "default", "-kernel", "K", "-initrd", "I", "-append", "console=ttyS0 panic=-1 rdinit=/init riscv_isa_fallback"])
+    }
+
+    /// A target's own command-line words (riscv's `riscv_isa_fallback`, without which a 6.6+
+    /// kernel on QEMU 7.2 runs busybox with no FPU: SIGILL in init) come after kmatrix's.
+    @Test func aTargetsOwnKernelArgumentsAreAppended() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.edit("Targets/riscv64-virt.json", replacing: "\"append\": [\"riscv_isa_fallback\"]", with: "\"append\": [\"a b\"]")
+        #expect(p.loadErrors().first?.contains("qemu.append: 'a b' is not one kernel command-line word") == true, "\(p.loadErrors())")
     }
 
     @Test func sdCardRootOnVexpress() throws {

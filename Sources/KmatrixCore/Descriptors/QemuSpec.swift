@@ -26,10 +26,14 @@ public struct QemuSpec: Sendable, Equatable, Codable {
     /// claiming 1 GiB is dumped with 256 MiB). Then a DTB that claims more RAM than
     /// `memoryMiB` boots fine under QEMU, and the device-tree check only warns.
     public var replacesDTBMemory: Bool
+    /// Kernel command-line words every boot of this machine needs, after kmatrix's own
+    /// (riscv's `riscv_isa_fallback`: QEMU 7.2 describes the CPU by `riscv,isa` only, which
+    /// 6.6+ kernels read only with it, or they run userspace without its FPU).
+    public var append: [String]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case binary, package, machine, cpu, memoryMiB, smp, firmware, args, kvmHostArch, bootTimeoutSeconds, silenceSeconds
-        case idleSeconds, replacesDTBMemory
+        case idleSeconds, replacesDTBMemory, append
     }
 
     public init(from decoder: any Decoder) throws {
@@ -53,6 +57,10 @@ public struct QemuSpec: Sendable, Equatable, Codable {
         idleSeconds = try c.value(.idleSeconds, default: 3.0)
         guard idleSeconds >= 0 else { throw decoder.problem("must be 0 (off) or positive", at: CodingKeys.idleSeconds) }
         replacesDTBMemory = try c.value(.replacesDTBMemory, default: false)
+        append = try c.value(.append, default: [])
+        for word in append where word.isEmpty || word.contains(where: { $0.isWhitespace || $0 == "\"" }) {
+            throw decoder.problem("'\(word)' is not one kernel command-line word (no spaces or quotes)", at: CodingKeys.append)
+        }
     }
 }
 
