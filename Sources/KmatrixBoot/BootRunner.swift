@@ -202,12 +202,28 @@ public enum BootRunner {
 /// vCPU costs QEMU almost nothing) from a busy one. Demand is time on a CPU plus time
 /// waiting for one (`/proc/PID/task/*/schedstat`), summed over QEMU's threads: a busy guest
 /// on a loaded host still demands a whole CPU even while it gets a fraction of one.
+/// QEMU starts and ends worker threads all the time; an ended thread's counters vanish
+/// from `/proc`, so the total is accumulated per thread (each thread's growth since it was
+/// last seen) and never goes down. A plain sum over the threads present did: a worker
+/// ending made QEMU's demand negative and an idle verdict out of a busy guest.
 struct CPUSamples {
     private var samples: [(time: Double, demand: Double)] = []
+    private var seen: [String: Double] = [:]
+    private var total = 0.0
 
     mutating func sample(pid: pid_t, at time: Double) {
-        guard let demand = Self.demandSeconds(pid) else { return }
-        samples.append((time, demand))
+        guard let threads = Self.threadDemands(pid) else { return }
+        record(threads, at: time)
+    }
+
+    /// Adds one reading (thread id → its demand in seconds) taken at `time`.
+    mutating func record(_ threads: [String: Double], at time: Double) {
+        for (thread, demand) in threads {
+            // A thread seen for the first time counts from zero: it started after the last tick.
+            total += max(0, demand - (seen[thread] ?? 0))
+        }
+        seen = threads
+        samples.append((time, total))
         if samples.count > 600 { samples.removeFirst(samples.count - 600) }
     }
 
@@ -218,19 +234,17 @@ struct CPUSamples {
         return elapsed > 0 ? (last.demand - first.demand) / elapsed : nil
     }
 
-    /// Run time plus run-queue wait of every thread of `pid`, in seconds.
-    static func demandSeconds(_ pid: pid_t) -> Double? {
+    /// Run time plus run-queue wait of each thread of `pid`, in seconds, by thread id.
+    static func threadDemands(_ pid: pid_t) -> [String: Double]? {
         guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
-        var nanoseconds = 0.0
-        var read = false
+        var demands: [String: Double] = [:]
         for thread in threads {
             guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8) else { continue }
             let fields = text.split(separator: " ")
             guard fields.count >= 2, let run = Double(fields[0]), let wait = Double(fields[1]) else { continue }
-            nanoseconds += run + wait
-            read = true
+            demands[thread] = (run + wait) / 1e9
         }
-        return read ? nanoseconds / 1e9 : nil
+        return demands.isEmpty ? nil : demands
     }
 }
 
