@@ -12,8 +12,9 @@ struct ListCommand: AsyncParsableCommand {
         struct TargetRow: Encodable {
             var name, description, arch, image, console, qemu, machine, deviceTree, file: String
             var rootDevices: [String]
+            var origin: DescriptorOrigin?
         }
-        struct ToolchainRow: Encodable { var name, description, file: String; var architectures: [String] }
+        struct ToolchainRow: Encodable { var name, description, file: String; var architectures: [String]; var origin: DescriptorOrigin? }
         struct CellRow: Encodable { var id, target, toolchain, profile, rootfs: String; var kernel, expect: String? }
         var targets: [TargetRow]
         var toolchains: [ToolchainRow]
@@ -23,32 +24,51 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         let project = try options.load()
         let cells = try options.selectedCells(in: project)
-        let listing = Listing(
+        let listing = Self.listing(project, cells: cells)
+        if json { return try printJSON(listing) }
+
+        print(Self.render(listing))
+    }
+
+    static func listing(_ project: Project, cells: [Cell]) -> Listing {
+        Listing(
             targets: project.targets.values.sorted { $0.name < $1.name }.map {
                 .init(name: $0.name, description: $0.description, arch: $0.kernel.arch, image: $0.kernel.image.target,
                       console: $0.console.device, qemu: $0.qemu.binary, machine: $0.qemu.machine,
-                      deviceTree: $0.deviceTree.source.rawValue, file: $0.file, rootDevices: $0.rootDevices.keys.sorted())
+                      deviceTree: $0.deviceTree.source.rawValue, file: $0.file, rootDevices: $0.rootDevices.keys.sorted(),
+                      origin: project.targetOrigins[$0.name])
             },
             toolchains: project.toolchains.values.sorted { $0.name < $1.name }.map {
-                .init(name: $0.name, description: $0.description, file: $0.file, architectures: $0.architectures.keys.sorted())
+                .init(name: $0.name, description: $0.description, file: $0.file, architectures: $0.architectures.keys.sorted(),
+                      origin: project.toolchainOrigins[$0.name])
             },
             cells: cells.map { .init(id: $0.id, target: $0.target.name, toolchain: $0.toolchain.name, profile: $0.profileName, rootfs: $0.rootName, kernel: $0.kernel.name, expect: $0.expect?.rawValue) })
-        if json { return try printJSON(listing) }
+    }
 
-        print("Targets:")
-        print(table(["name", "ARCH", "image", "console", "qemu -M", "dtb", "root devices"], listing.targets.map {
-            [$0.name, $0.arch, $0.image, $0.console, "\($0.qemu) -M \($0.machine)", $0.deviceTree, $0.rootDevices.joined(separator: ",")]
-        }))
-        print("\nToolchains:")
-        print(table(["name", "architectures", "description"], listing.toolchains.map {
-            [$0.name, $0.architectures.joined(separator: ","), $0.description]
-        }))
-        print("\nCells (\(listing.cells.count)):")
+    /// The text form: targets and toolchains each with where its descriptor came from.
+    static func render(_ listing: Listing) -> String {
+        var out = "Targets:\n"
+        out += table(["name", "ARCH", "image", "console", "qemu -M", "dtb", "root devices", "from"], listing.targets.map {
+            [$0.name, $0.arch, $0.image, $0.console, "\($0.qemu) -M \($0.machine)", $0.deviceTree, $0.rootDevices.joined(separator: ","),
+             originColumn($0.origin, file: $0.file)]
+        })
+        out += "\n\nToolchains:\n"
+        out += table(["name", "architectures", "from", "description"], listing.toolchains.map {
+            [$0.name, $0.architectures.joined(separator: ","), originColumn($0.origin, file: $0.file), $0.description]
+        })
+        out += "\n\nCells (\(listing.cells.count)):\n"
         // The kernel column only when the matrix names its kernels.
         let kernels = listing.cells.contains { $0.kernel != nil }
-        print(table(["cell", "target", "toolchain", "profile", "rootfs"] + (kernels ? ["kernel"] : []), listing.cells.map {
+        out += table(["cell", "target", "toolchain", "profile", "rootfs"] + (kernels ? ["kernel"] : []), listing.cells.map {
             [$0.id, $0.target, $0.toolchain, $0.profile, $0.rootfs] + (kernels ? [$0.kernel ?? ""] : [])
-        }))
+        })
+        return out
+    }
+
+    /// "shipped /usr/share/kmatrix/Targets/x.json", "project Targets/x.json (replaces shipped)".
+    static func originColumn(_ origin: DescriptorOrigin?, file: String) -> String {
+        guard let origin else { return file }
+        return "\(origin.place.rawValue) \(origin.path)" + (origin.overrides == nil ? "" : " (replaces shipped)")
     }
 }
 

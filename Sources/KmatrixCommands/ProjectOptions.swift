@@ -4,10 +4,10 @@ import KmatrixCore
 
 /// Where the descriptors are and which cells to act on: shared by every command.
 struct ProjectOptions: ParsableArguments {
-    @Option(help: "Project folder holding Targets/, Toolchains/ and matrix.json.")
-    var project: String = "."
+    @Option(help: "Project folder: its matrix.json (or kmatrix.json) and its own Targets/ and Toolchains/, which add to or replace the shipped ones (default: the current folder when it holds matrix.json or kmatrix.json, else the shipped descriptors).")
+    var project: String?
 
-    @Option(help: "The matrix file (default: matrix.json in the project folder).")
+    @Option(help: "The matrix file (default: matrix.json, else kmatrix.json, in the project folder).")
     var matrix: String?
 
     @Option(help: "kmatrix's cache and work folder (default: $KMATRIX_CACHE, else ~/.cache/kmatrix).")
@@ -22,10 +22,36 @@ struct ProjectOptions: ParsableArguments {
     @Option(name: .customLong("cell"), help: "Only this cell, as target/toolchain/profile/rootfs (repeatable).")
     var cells: [String] = []
 
-    var projectRoot: String { absolutePath(project, relativeTo: FileManager.default.currentDirectoryPath) }
+    /// The names a project's matrix file may have, in the order they are looked for.
+    static let matrixNames = ["matrix.json", "kmatrix.json"]
+
+    /// The shipped descriptors (`$KMATRIX_DATA`, else found from the executable's location).
+    func dataDirectory() throws -> String? { try DataDirectory.locate() }
+
+    /// `--project`; else the current folder when it holds a matrix file; else the shipped
+    /// descriptors, whose matrix.json is the example matrix; else the current folder.
+    func projectRoot(dataDirectory: String?) -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        if let project { return absolutePath(project, relativeTo: cwd) }
+        if Self.matrixNames.contains(where: { FileManager.default.fileExists(atPath: (cwd as NSString).appendingPathComponent($0)) }) {
+            return cwd
+        }
+        return dataDirectory ?? cwd
+    }
+
+    var projectRoot: String { projectRoot(dataDirectory: try? dataDirectory()) }
+
+    /// `--matrix` (relative to the current folder), else the project's first matrix file.
+    func matrixFile(root: String) -> String? {
+        if let matrix { return absolutePath(matrix, relativeTo: FileManager.default.currentDirectoryPath) }
+        return Self.matrixNames.map { (root as NSString).appendingPathComponent($0) }
+            .first { FileManager.default.fileExists(atPath: $0) }
+    }
 
     func load() throws -> Project {
-        try Project.load(root: projectRoot, matrixFile: matrix)
+        let data = try dataDirectory()
+        let root = projectRoot(dataDirectory: data)
+        return try Project.load(root: root, matrixFile: matrixFile(root: root), dataDirectory: data)
     }
 
     func selectedCells(in project: Project) throws -> [Cell] {

@@ -1,5 +1,21 @@
 import Foundation
 
+/// Where a target or toolchain descriptor came from: the descriptors kmatrix ships (its
+/// data folder) or the project's own `Targets/` and `Toolchains/`, which add to the shipped
+/// ones and replace those of the same name.
+public struct DescriptorOrigin: Sendable, Equatable, Codable {
+    public enum Place: String, Sendable, Codable { case shipped, project }
+    public var place: Place
+    /// The descriptor's absolute path.
+    public var path: String
+    /// The shipped descriptor this project one replaces.
+    public var overrides: String?
+
+    public init(place: Place, path: String, overrides: String? = nil) {
+        self.place = place; self.path = path; self.overrides = overrides
+    }
+}
+
 /// Everything kmatrix reads from a project folder: `Targets/*.json`, `Toolchains/*.json`
 /// and `matrix.json`, decoded strictly and cross-checked, with the matrix expanded to cells.
 public struct Project: Sendable {
@@ -8,17 +24,53 @@ public struct Project: Sendable {
     public var toolchains: [String: Toolchain]
     public var matrix: Matrix
     public var cells: [Cell]
+    /// Per target name and per toolchain name, where its descriptor came from.
+    public var targetOrigins: [String: DescriptorOrigin] = [:]
+    public var toolchainOrigins: [String: DescriptorOrigin] = [:]
 
     /// Loads and validates a project. Every problem in every file is collected, so one
-    /// run of the tool shows them all.
-    public static func load(root: String, matrixFile: String? = nil) throws(KmatrixErrors) -> Project {
+    /// run of the tool shows them all. With `dataDirectory` (the shipped descriptors) other
+    /// than `root`, the shipped targets and toolchains come first and the project's own
+    /// folders, which may be absent, add to them or replace them by name.
+    public static func load(root: String, matrixFile: String? = nil, dataDirectory: String? = nil) throws(KmatrixErrors) -> Project {
         var problems: [DescriptorError] = []
-        let targets: [Target] = loadFolder(root: root, folder: "Targets", problems: &problems) { t, file in
-            var t = t; t.file = file; return t
+        let root = (root as NSString).standardizingPath
+        let shipped = dataDirectory.map { ($0 as NSString).standardizingPath }.flatMap { $0 == root ? nil : $0 }
+        let projectPlace: DescriptorOrigin.Place = dataDirectory.map { ($0 as NSString).standardizingPath } == root ? .shipped : .project
+
+        func merged<T>(_ folder: String, name: (T) -> String, file: (T) -> String,
+                       load: (String, Bool) -> [T]) -> ([String: T], [String: DescriptorOrigin]) {
+            var byName: [String: T] = [:]
+            var origins: [String: DescriptorOrigin] = [:]
+            let layers: [(String, DescriptorOrigin.Place, Bool)] = (shipped.map { [($0, .shipped, true)] } ?? [])
+                + [(root, projectPlace, shipped == nil)]
+            for (directory, place, required) in layers {
+                var seen: [String: String] = [:]
+                for descriptor in load(directory, required) {
+                    let key = name(descriptor)
+                    if let other = seen[key] {
+                        problems.append(DescriptorError(file: file(descriptor), field: "name", message: "'\(key)' is also the name of \(other)"))
+                    }
+                    seen[key] = file(descriptor)
+                    let path = absolutePath(file(descriptor), relativeTo: root)
+                    origins[key] = DescriptorOrigin(place: place, path: path, overrides: origins[key]?.path)
+                    byName[key] = descriptor
+                }
+            }
+            return (byName, origins)
         }
-        let toolchains: [Toolchain] = loadFolder(root: root, folder: "Toolchains", problems: &problems) { t, file in
-            var t = t; t.file = file; return t
+        let (byName, targetOrigins) = merged("Targets", name: { (t: Target) in t.name }, file: { $0.file }) { directory, required in
+            loadFolder(directory, folder: "Targets", root: root, required: required, problems: &problems) { (t: Target, file) in
+                var t = t; t.file = file; return t
+            }
         }
+        let (toolchainsByName, toolchainOrigins) = merged("Toolchains", name: { (t: Toolchain) in t.name }, file: { $0.file }) { directory, required in
+            loadFolder(directory, folder: "Toolchains", root: root, required: required, problems: &problems) { (t: Toolchain, file) in
+                var t = t; t.file = file; return t
+            }
+        }
+        let targets = byName.values.sorted { $0.name < $1.name }
+        let toolchains = toolchainsByName.values.sorted { $0.name < $1.name }
         let matrixPath = matrixFile.map { absolutePath($0, relativeTo: root) } ?? (root as NSString).appendingPathComponent("matrix.json")
         let matrixName = displayName(matrixPath, root: root)
         var matrix: Matrix?
@@ -31,20 +83,6 @@ public struct Project: Sendable {
             problems.append(DescriptorError(file: matrixName, field: "", message: "cannot read the matrix file"))
         }
 
-        var byName: [String: Target] = [:]
-        for target in targets {
-            if let other = byName[target.name] {
-                problems.append(DescriptorError(file: target.file, field: "name", message: "'\(target.name)' is also the name of \(other.file)"))
-            }
-            byName[target.name] = target
-        }
-        var toolchainsByName: [String: Toolchain] = [:]
-        for toolchain in toolchains {
-            if let other = toolchainsByName[toolchain.name] {
-                problems.append(DescriptorError(file: toolchain.file, field: "name", message: "'\(toolchain.name)' is also the name of \(other.file)"))
-            }
-            toolchainsByName[toolchain.name] = toolchain
-        }
         for target in targets {
             checkPathNames(target, problems: &problems)
             for (index, fragment) in target.kernel.fragments.enumerated() {
@@ -65,19 +103,25 @@ public struct Project: Sendable {
         guard problems.isEmpty, let matrix else {
             throw KmatrixErrors(problems.map(\.asKmatrixError))
         }
-        return Project(root: root, targets: byName, toolchains: toolchainsByName, matrix: matrix, cells: cells)
+        return Project(root: root, targets: byName, toolchains: toolchainsByName, matrix: matrix, cells: cells,
+                       targetOrigins: targetOrigins, toolchainOrigins: toolchainOrigins)
     }
 
-    private static func loadFolder<T: Decodable>(root: String, folder: String, problems: inout [DescriptorError],
-                                                 finish: (T, String) -> T) -> [T] {
-        let dir = (root as NSString).appendingPathComponent(folder)
+    /// Descriptors of `directory/folder`, each named in messages relative to the project
+    /// root when it lies inside it (absolute otherwise). A folder that is not `required`
+    /// may be absent.
+    private static func loadFolder<T: Decodable>(_ directory: String, folder: String, root: String, required: Bool,
+                                                 problems: inout [DescriptorError], finish: (T, String) -> T) -> [T] {
+        let dir = (directory as NSString).appendingPathComponent(folder)
+        var isDir: ObjCBool = false
+        if !required && !FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) { return [] }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
             problems.append(DescriptorError(file: folder, field: "", message: "cannot read the folder \(dir)"))
             return []
         }
         var out: [T] = []
         for name in names.sorted() where name.hasSuffix(".json") {
-            let file = "\(folder)/\(name)"
+            let file = displayName((dir as NSString).appendingPathComponent(name), root: root)
             guard let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent(name)) else {
                 problems.append(DescriptorError(file: file, field: "", message: "cannot read the file"))
                 continue
