@@ -49,6 +49,8 @@ struct RunCommand: AsyncParsableCommand {
               + "(CPU \(String(format: "%.0f", results.run.cpuSeconds)) s, floor \(String(format: "%.0f", results.run.floorSeconds)) s on \(results.run.cores) cores; "
               + "\(results.summary.cacheHits) of \(results.summary.steps) steps cached)")
         print("run directory: \(finished.directory) (report.html, report.md, results.json, junit.xml)")
+        // In a GitHub Actions step, each failed cell also becomes an annotation.
+        if CIAnnotations.isGitHubActions() { CIAnnotations.github(results).forEach { print($0) } }
         if results.run.interrupted { throw ExitCode(130) }
         if finished.hostFailed { throw ExitCode(3) }
         if results.summary.failed > 0 { throw ExitCode(1) }

@@ -8,10 +8,13 @@ import Testing
 @Suite("kmatrix run, end to end", .serialized)
 struct RunIntegrationTests {
     /// Starts the kmatrix binary with its output going to `log` (or nowhere).
-    func launch(_ arguments: [String], log: String? = nil) throws -> Process {
+    func launch(_ arguments: [String], log: String? = nil, environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(TestCache.kmatrixBinary))
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let log {
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -90,7 +93,8 @@ struct RunIntegrationTests {
     /// A real failing cell (Kconfig drops what it asked for) beside a good one: the good one
     /// still builds and passes, the run exits 1, and the results say what failed and why.
     /// The good cell's kernel comes from the shared cache's artifacts (the fixture run built
-    /// it): only the failing cell's configuration runs here.
+    /// it): only the failing cell's configuration runs here. Run as in a GitHub Actions
+    /// step, the failing cell is also an `::error` annotation naming the dropped option.
     @Test(.needs(tools: ["make", "riscv64-linux-gnu-gcc", "arm-linux-gnueabihf-gcc"], .kmatrixBinary, .unpackedKernel, .unpackedBusybox, .busyboxInstall("riscv64"), .busyboxInstall("armhf")))
     func aFailingCellDoesNotStopTheOthers() async throws {
         let testCache = try TestCache.private("failing-cell")
@@ -115,9 +119,15 @@ struct RunIntegrationTests {
              "options": ["# CONFIG_MMU is not set"]],
         ]
         try JSONSerialization.data(withJSONObject: matrix).write(to: URL(fileURLWithPath: "\(dir)/matrix.json"))
-        let process = try launch(["run", "--project", repositoryRoot, "--matrix", "\(dir)/matrix.json", "--cache", testCache.root, "--no-boot", "--plain"])
+        let log = "\(dir)/run.out"
+        let process = try launch(["run", "--project", repositoryRoot, "--matrix", "\(dir)/matrix.json", "--cache", testCache.root, "--no-boot", "--plain"],
+                                 log: log, environment: ["GITHUB_ACTIONS": "true"])
         process.waitUntilExit()
         #expect(process.terminationStatus == 1)
+        let annotations = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("::error ") }
+        #expect(annotations.count == 1)
+        #expect(annotations.first?.hasPrefix("::error title=arm-vexpress-a9/gcc/tiny/initramfs::config-dropped-options: ") == true)
+        #expect(annotations.first?.contains("CONFIG_") == true, "the annotation names an option: \(annotations)")
         let results = try RunResults.load(from: "\(testCache.workspace.runs)/latest")
         let good = results.cells.first { $0.target == "riscv64-virt" }
         let bad = results.cells.first { $0.target == "arm-vexpress-a9" }
