@@ -39,8 +39,6 @@ struct ProjectOptions: ParsableArguments {
         return dataDirectory ?? cwd
     }
 
-    var projectRoot: String { projectRoot(dataDirectory: try? dataDirectory()) }
-
     /// `--matrix` (relative to the current folder), else the project's first matrix file.
     func matrixFile(root: String) -> String? {
         if let matrix { return absolutePath(matrix, relativeTo: FileManager.default.currentDirectoryPath) }

@@ -38,7 +38,7 @@ public struct Project: Sendable {
         let shipped = dataDirectory.map { ($0 as NSString).standardizingPath }.flatMap { $0 == root ? nil : $0 }
         let projectPlace: DescriptorOrigin.Place = dataDirectory.map { ($0 as NSString).standardizingPath } == root ? .shipped : .project
 
-        func merged<T>(_ folder: String, name: (T) -> String, file: (T) -> String,
+        func merged<T>(name: (T) -> String, file: (T) -> String,
                        load: (String, Bool) -> [T]) -> ([String: T], [String: DescriptorOrigin]) {
             var byName: [String: T] = [:]
             var origins: [String: DescriptorOrigin] = [:]
@@ -59,12 +59,12 @@ public struct Project: Sendable {
             }
             return (byName, origins)
         }
-        let (byName, targetOrigins) = merged("Targets", name: { (t: Target) in t.name }, file: { $0.file }) { directory, required in
+        let (byName, targetOrigins) = merged(name: { (t: Target) in t.name }, file: { $0.file }) { directory, required in
             loadFolder(directory, folder: "Targets", root: root, required: required, problems: &problems) { (t: Target, file) in
                 var t = t; t.file = file; return t
             }
         }
-        let (toolchainsByName, toolchainOrigins) = merged("Toolchains", name: { (t: Toolchain) in t.name }, file: { $0.file }) { directory, required in
+        let (toolchainsByName, toolchainOrigins) = merged(name: { (t: Toolchain) in t.name }, file: { $0.file }) { directory, required in
             loadFolder(directory, folder: "Toolchains", root: root, required: required, problems: &problems) { (t: Toolchain, file) in
                 var t = t; t.file = file; return t
             }
