@@ -21,6 +21,7 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(help: "Job slots shared by every make (default: the number of cores).") var jobs: Int?
     @Option(help: "Copy each cell's artifacts to this folder, one subfolder per cell.") var output: String?
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
+    @OptionGroup var tuxmake: TuxMakeOutputOption
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -48,6 +49,7 @@ struct BuildCommand: AsyncParsableCommand {
         }
         print("")
         print(table(["cell", "result", "build", "image", "artifacts"], rows))
+        try await tuxmake.write(finished, options: options)
         try exitStatus(finished)
     }
 
@@ -60,6 +62,24 @@ struct BuildCommand: AsyncParsableCommand {
             throw KmatrixError.host("cannot copy \(record.artifacts.directory) to \(destination)", underlying: error)
         }
         return destination
+    }
+}
+
+/// `--tuxmake-dir`: each built cell's kernel also written as TuxMake writes a build.
+struct TuxMakeOutputOption: ParsableArguments {
+    @Option(name: .customLong("tuxmake-dir"), help: "Also write each cell's kernel build as a TuxMake output directory: DIR/<cell id with / as ->/ (metadata.json, config, image, dtbs/, modules.tar.xz, build.log).")
+    var directory: String?
+
+    func write(_ finished: MatrixRun.Finished, options: ProjectOptions) async throws {
+        guard let directory else { return }
+        let root = absolutePath(directory, relativeTo: FileManager.default.currentDirectoryPath)
+        let cells = Dictionary(try options.load().cells.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for result in finished.results.cells {
+            guard case .kernel(let record)? = finished.outcomes[StepID(.kernelBuild, result.id)]?.output, let cell = cells[result.id] else { continue }
+            let folder = "\(root)/\(TuxMakeLayout.folderName(result.id))"
+            let metadata = try await TuxMakeLayout.write(record, cell: cell, to: folder)
+            print("tuxmake: \(folder) (\(metadata.results.status), \(metadata.results.artifacts.keys.sorted().joined(separator: ", ")))")
+        }
     }
 }
 

@@ -23,6 +23,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
     @OptionGroup var upstream: UpstreamCacheOption
     @OptionGroup var trials: BootTrialOptions
+    @OptionGroup var tuxmake: TuxMakeOutputOption
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -49,6 +50,7 @@ struct RunCommand: AsyncParsableCommand {
               + "(CPU \(String(format: "%.0f", results.run.cpuSeconds)) s, floor \(String(format: "%.0f", results.run.floorSeconds)) s on \(results.run.cores) cores; "
               + "\(results.summary.cacheHits) of \(results.summary.steps) steps cached)")
         print("run directory: \(finished.directory) (report.html, report.md, results.json, junit.xml)")
+        try await tuxmake.write(finished, options: options)
         // In a GitHub Actions step, each failed cell also becomes an annotation.
         if CIAnnotations.isGitHubActions() { CIAnnotations.github(results).forEach { print($0) } }
         if results.run.interrupted { throw ExitCode(130) }
