@@ -5,7 +5,9 @@ import KmatrixKernel
 /// One cell's kernel build written as TuxMake writes a build's output directory, which
 /// TuxRun and KernelCI's tooling read: `metadata.json` (the groups TuxMake documents:
 /// build, compiler, results, vmlinux, artifacts), `config`, the kernel image, `dtbs/` and
-/// `dtbs.tar.xz`, `modules.tar.xz`, `System.map`, `build.log`.
+/// `dtbs.tar.xz`, `modules.tar.xz`, `System.map`, `build.log`. The field names and shapes
+/// are those TuxMake 1.45's `Build.collect_metadata` writes (`results.targets` as
+/// `{status, duration}`, `results.duration`); TuxMake has no reader of its own to check against.
 public enum TuxMakeLayout {
     /// TuxMake's metadata, the groups kmatrix can fill.
     public struct Metadata: Codable, Sendable, Equatable {
@@ -18,6 +20,9 @@ public enum TuxMakeLayout {
             public var jobs: Int?
             public var runtime: String
             public var wrapper: String
+            /// kmatrix builds with a clean environment: only a toolchain's or profile's makeVariables reach make.
+            public var environment: [String: String]
+            public var verbose: Bool
         }
         public struct Compiler: Codable, Sendable, Equatable {
             public var name: String
@@ -118,7 +123,8 @@ public enum TuxMakeLayout {
             build: .init(targets: targets.keys.sorted(), target_arch: record.arch, toolchain: record.toolchain.name,
                          kconfig: cell.profile.baseIsMakeTarget && cell.profile.base == "defconfig" ? cell.target.kernel.defconfig : cell.profile.base,
                          kconfig_add: cell.profile.fragments + requested, jobs: record.jobs, runtime: "null",
-                         wrapper: record.ccache ? "ccache" : "none"),
+                         wrapper: record.ccache ? "ccache" : "none",
+                         environment: cell.toolchain.makeVariables.merging(cell.profile.makeVariables) { $1 }, verbose: false),
             compiler: .init(name: (record.toolchain.compiler as NSString).lastPathComponent, version: record.toolchain.version,
                             version_full: "\(record.toolchain.compiler) \(record.toolchain.version)"),
             results: .init(status: status, targets: targets, artifacts: artifacts, errors: record.errors, warnings: record.warnings,
