@@ -11,7 +11,7 @@ public struct Kmatrix: AsyncParsableCommand {
             Exit status: 0 every cell passed, 1 some cell failed, 2 bad input (descriptors, \
             names, options), 3 the host failed (missing tool or source, full disk), 130 interrupted.
             """,
-        subcommands: [RunCommand.self, ListCommand.self, PlanCommand.self, DoctorCommand.self, BuildCommand.self, ReportCommand.self, CompareCommand.self, HistoryCommand.self, CleanCommand.self, CacheCommand.self, CheckDTBCommand.self, BootCommand.self, ShellCommand.self, RootfsCommand.self, InitramfsCommand.self])
+        subcommands: [RunCommand.self, ListCommand.self, PlanCommand.self, DoctorCommand.self, BuildCommand.self, ReportCommand.self, CompareCommand.self, HistoryCommand.self, MergeCommand.self, CICommand.self, CleanCommand.self, CacheCommand.self, CheckDTBCommand.self, BootCommand.self, ShellCommand.self, RootfsCommand.self, InitramfsCommand.self])
 
     public init() {}
 }
