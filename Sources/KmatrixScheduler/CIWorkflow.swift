@@ -168,6 +168,7 @@ public struct CIWorkflow: Sendable {
                 - \(Self.binary) merge results/* --out merged
               artifacts:
                 when: always
+                expose_as: 'kmatrix report'
                 paths:
                   - merged/
                 reports:
@@ -215,7 +216,7 @@ public struct CIWorkflow: Sendable {
     var tags: String { runner.map { "\n  tags: [\(Self.quoted($0))]" } ?? "" }
 
     func header(_ command: String) -> String {
-        "# Made by `\(command)` from \(matrixName) (\(cells.count) cells): run it again rather than editing this file.\n"
+        "# Made by `\(command)` from \(matrixName) (\(cells.count) \(cells.count == 1 ? "cell" : "cells")): run it again rather than editing this file.\n"
     }
 
     /// A YAML single-quoted scalar.

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// The Python of the test tools' venv (Scripts/test makes it in ~/.cache/kmatrix-test-tools
 /// and exports KMATRIX_TEST_PYTHON): junitparser, check-jsonschema.
@@ -33,5 +34,12 @@ extension Needs.Item {
     /// A module in the test tools' venv (Scripts/test installs it).
     public static func pythonModule(_ module: String) -> Self {
         .init("the Python module \(module) in \(TestPython.path) (Scripts/test installs it; KMATRIX_TEST_PYTHON)") { TestPython.has(module: module) }
+    }
+}
+
+extension Trait where Self == Needs {
+    /// `.needs(tools:_:)` with the items as an array (some are computed per cell).
+    public static func needs(tools: [String] = [], all items: [Needs.Item], sourceLocation: SourceLocation = #_sourceLocation) -> Self {
+        Needs(items: tools.map(Needs.Item.tool) + items, sourceLocation: sourceLocation)
     }
 }
