@@ -82,7 +82,7 @@ public struct CIWorkflow: Sendable {
                         if: always()
                         uses: actions/upload-artifact@v4
                         with:
-                          name: kmatrix-${{ matrix.result }}
+                          name: kmatrix-cell-${{ matrix.result }}
                           path: results/${{ matrix.result }}
                           if-no-files-found: error
 
@@ -100,7 +100,7 @@ public struct CIWorkflow: Sendable {
                   - name: download every cell's result
                     uses: actions/download-artifact@v4
                     with:
-                      pattern: kmatrix-*
+                      pattern: kmatrix-cell-*
                       path: results
                   - name: merge
                     run: \(Self.binary) merge results/* --out merged
