@@ -10,7 +10,7 @@ struct CacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
         abstract: "Inspect, verify and bound kmatrix's artifact cache.",
-        subcommands: [CacheDiskUsage.self, CacheVerify.self, CacheCollect.self])
+        subcommands: [CacheDiskUsage.self, CacheVerify.self, CacheCollect.self, CacheExport.self, CacheImport.self])
 }
 
 struct CacheLocation: ParsableArguments {
@@ -100,6 +100,86 @@ struct CacheCollect: AsyncParsableCommand {
         let collection = try store.collectGarbage(maxBytes: limit)
         for entry in collection.removed { print("removed \(entry.kind)/\(entry.key) (\(CacheLimit.describe(entry.bytes)))") }
         print("\(CacheLimit.describe(collection.bytesBefore)) -> \(CacheLimit.describe(collection.bytesAfter)) (limit \(CacheLimit.describe(limit)))")
+    }
+}
+
+struct CacheExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write cache entries into one archive another machine imports: named by key, or every cached step of the --cell cells.",
+        discussion: """
+            KEY is kind/key (kernel.build/3f2a...) or a bare key. With --cell, the cell's cached \
+            kernel config, kernel build, busybox build and rootfs image (as `kmatrix plan --json` \
+            keys them). Exit status 2 when an entry is missing or damaged.
+            """)
+
+    @OptionGroup var options: ProjectOptions
+    @Argument(help: "Entries: kind/key or key.") var keys: [String] = []
+    @Option(name: .shortAndLong, help: ArgumentHelp("The archive to write (a gzip'd tar).", valueName: "file")) var output: String
+
+    func run() async throws {
+        let workspace = options.workspace
+        let store = ArtifactCache(root: workspace.cache)
+        var refs: [(kind: String, key: String)] = []
+        var problems: [KmatrixError] = []
+        for name in keys {
+            let parts = name.split(separator: "/").map(String.init)
+            if parts.count == 2 { refs.append((parts[0], parts[1])); continue }
+            let kinds = parts.count == 1 ? store.entries().filter { $0.key == name }.map(\.kind) : []
+            guard !kinds.isEmpty else {
+                problems.append(.badInput("\(name): no such entry in \(store.root) (give kind/key or a key the cache holds)"))
+                continue
+            }
+            refs += kinds.map { (kind: $0, key: name) }
+        }
+        if !options.cells.isEmpty {
+            let project = try options.load()
+            let cells = try options.selectedCells(in: project)
+            var settings = RunSettings(jobs: 1)
+            settings.boot = false
+            let plan = try await MatrixPlan.make(project: project, cells: cells, workspace: workspace, settings: settings)
+            let exported: Set<StepKind> = [.kernelConfig, .kernelBuild, .busyboxBuild, .rootfs]
+            for cell in plan.cells {
+                for step in cell.steps where exported.contains(step.id.kind) {
+                    guard let key = step.key, step.cached else {
+                        problems.append(.badInput("\(cell.cell): \(step.id) is not in the cache \(store.root) (run it first)"))
+                        continue
+                    }
+                    refs.append((step.id.kind.rawValue, key))
+                }
+            }
+        }
+        if refs.isEmpty, problems.isEmpty { problems.append(.badInput("nothing to export: name entries (kind/key) or --cell cells")) }
+        if !problems.isEmpty { throw KmatrixErrors(problems) }
+        let file = absolutePath(output, relativeTo: FileManager.default.currentDirectoryPath)
+        let index = try await CacheTransfer.export(refs, from: store, to: file)
+        for entry in index.entries { print("\(entry.kind)/\(entry.key) (\(CacheLimit.describe(entry.bytes)))") }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? UInt64 ?? 0
+        print("\(index.entries.count) entries, \(CacheLimit.describe(index.entries.reduce(0) { $0 + $1.bytes })), written to \(file) (\(CacheLimit.describe(bytes)))")
+    }
+}
+
+struct CacheImport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Add the entries of an archive made by `kmatrix cache export` to this cache.",
+        discussion: """
+            Every file is checked against its entry's manifest (size and sha256) before anything \
+            is published; a damaged archive imports nothing (exit 2). Entries the cache already \
+            holds are kept. Takes the run lock (exit 3 while a run uses the cache).
+            """)
+
+    @OptionGroup var location: CacheLocation
+    @Argument(help: "The archive.") var file: String
+
+    func run() async throws {
+        let lock = try RunLock(directory: location.workspace.root)
+        defer { withExtendedLifetime(lock) {} }
+        let archive = absolutePath(file, relativeTo: FileManager.default.currentDirectoryPath)
+        let imported = try await CacheTransfer.importArchive(archive, into: location.store)
+        for entry in imported.added { print("imported \(entry.kind)/\(entry.key) (\(CacheLimit.describe(entry.bytes)))") }
+        for entry in imported.present { print("already there \(entry.kind)/\(entry.key)") }
+        print("\(imported.added.count) entries imported, \(imported.present.count) already there, into \(location.store.root)")
     }
 }
 

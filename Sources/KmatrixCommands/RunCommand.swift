@@ -21,6 +21,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Boot cells whose DTB check failed (the cell still fails).") var bootAnyway = false
     @Flag(help: "Add earlycon= to every boot's command line.") var earlycon = false
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
+    @Option(help: ArgumentHelp("Write the run directory here instead of <cache>/runs (results, reports, every log): a self-contained result that `kmatrix merge` combines with others.", valueName: "dir"))
+    var out: String?
     @OptionGroup var upstream: UpstreamCacheOption
     @OptionGroup var trials: BootTrialOptions
     @OptionGroup var tuxmake: TuxMakeOutputOption
@@ -41,6 +43,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.ccache = !upstream.noCcache
         settings.live = !plain && Progress.stdoutIsTerminal
         settings.command = CommandLine.arguments
+        settings.outputDirectory = try out.map(Self.outputDirectory)
         let run = MatrixRun(project: project, cells: cells, workspace: options.workspace, settings: settings)
         let finished = try await SignalScope.cancellingOnSignals { try await run.execute() }
         let results = finished.results
@@ -56,5 +59,18 @@ struct RunCommand: AsyncParsableCommand {
         if results.run.interrupted { throw ExitCode(130) }
         if finished.hostFailed { throw ExitCode(3) }
         if results.summary.failed > 0 { throw ExitCode(1) }
+    }
+
+    /// `--out`: absolute, and empty or new, so results of two runs never mix in one folder.
+    static func outputDirectory(_ path: String) throws(KmatrixError) -> String {
+        let directory = absolutePath(path, relativeTo: FileManager.default.currentDirectoryPath)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw .badInput("--out \(path): exists and is not a directory") }
+            guard ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty else {
+                throw .badInput("--out \(path): the directory is not empty (a run directory goes into an empty or new one)")
+            }
+        }
+        return directory
     }
 }

@@ -36,6 +36,11 @@ public struct ToolchainIdentity: Sendable, Hashable, Codable {
         self.tools = tools
     }
 
+    /// The compiler as keys name it: its file name, not where it is installed (a tool's
+    /// identity is its version output, so a clang under another prefix or on another machine
+    /// gives the same keys; `aarch64-linux-gnu-gcc` is a name already).
+    var compilerName: String { (compiler as NSString).lastPathComponent }
+
     /// The key lines of the tool versions, in a stable order.
     var toolLines: [String] { tools.sorted { $0.key < $1.key }.map { "tool \($0.key)=\($0.value)" } }
 
@@ -168,7 +173,7 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
     /// A stable hash of what decides the config (not of who asked for what).
     public var fingerprint: String {
         var lines = ["kmatrix-kernel-config-1", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
-                     "compiler=\(toolchain.compiler)", "version=\(toolchain.version)"]
+                     "compiler=\(toolchain.compilerName)", "version=\(toolchain.version)"]
         lines += toolchain.toolLines
         lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
         switch base {
@@ -214,7 +219,7 @@ public struct KernelBuildInputs: Sendable, Hashable, Codable {
 
     public var fingerprint: String {
         var lines = ["kmatrix-kernel-build-2", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
-                     "compiler=\(toolchain.compiler)", "version=\(toolchain.version)", "config=\(configSHA256)",
+                     "compiler=\(toolchain.compilerName)", "version=\(toolchain.version)", "config=\(configSHA256)",
                      "image=\(imageTarget)", "modules=\(modules)"]
         lines += toolchain.toolLines
         lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }

@@ -24,6 +24,9 @@ public struct RunSettings: Sendable {
     public var upstreamCache: String?
     /// Compile kernels through ccache when it is installed (`--no-ccache` turns it off).
     public var ccache = true
+    /// Where the run directory goes (`run --out`) instead of `<cache>/runs/<id>`: a
+    /// self-contained result another machine merges. It leaves `runs/latest` alone.
+    public var outputDirectory: String?
 
     public init(jobs: Int) { self.jobs = jobs }
 
@@ -64,7 +67,7 @@ public struct MatrixRun: Sendable {
         let started = Date()
         let clock = ContinuousClock.now
         let runID = Self.runID(started)
-        let runDirectory = "\(workspace.runs)/\(runID)"
+        let runDirectory = settings.outputDirectory ?? "\(workspace.runs)/\(runID)"
         do {
             try FileManager.default.createDirectory(atPath: "\(runDirectory)/logs", withIntermediateDirectories: true)
         } catch {
@@ -116,8 +119,12 @@ public struct MatrixRun: Sendable {
                            cpuSeconds: cpu, floorSeconds: cpu / Double(max(cores, 1)), jobs: settings.jobs, cores: cores,
                            host: ProcessInfo.processInfo.hostName, hostArch: KvmProbe.hostArch, kvm: kvm,
                            matrix: project.matrix.file, cache: workspace.root, command: settings.command, interrupted: interrupted)
+        var run = info
+        run.directory = runDirectory
+        run.matrixDigest = MatrixDigest.of(project)
+        run.matrixCells = project.cells.map(\.id)
         let steps = graph.order.compactMap { id in outcomes[id].map { StepResult(id: id, outcome: $0) } }
-        let results = RunResults(run: info, cells: cellResults, steps: steps)
+        let results = RunResults(run: run, cells: cellResults, steps: steps)
         do { try Reports.write(results, to: runDirectory) } catch {
             throw .host("cannot write the reports into \(runDirectory) (is the disk full?)", underlying: error)
         }
@@ -126,9 +133,11 @@ public struct MatrixRun: Sendable {
             let used = Set(outcomes.values.compactMap(\.key))
             _ = try? context.cache.collectGarbage(maxBytes: limit, keeping: used)
         }
-        let latest = "\(workspace.runs)/latest"
-        try? FileManager.default.removeItem(atPath: latest)
-        try? FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: runID)
+        if settings.outputDirectory == nil {
+            let latest = "\(workspace.runs)/latest"
+            try? FileManager.default.removeItem(atPath: latest)
+            try? FileManager.default.createSymbolicLink(atPath: latest, withDestinationPath: runID)
+        }
         return Finished(results: results, directory: runDirectory, hostFailed: hostFailed, outcomes: outcomes)
     }
 

@@ -49,6 +49,15 @@ public struct RunInfo: Codable, Sendable {
     public var cache: String
     public var command: [String]
     public var interrupted: Bool
+    /// The run directory as it was written; `merge` rewrites log paths under it to where
+    /// the results now live.
+    public var directory: String?
+    /// sha256 over the matrix and the descriptors its cells use (`MatrixDigest`): results
+    /// with different digests come from different matrices and are not merged.
+    public var matrixDigest: String?
+    /// Every cell of the matrix in its order, selected or not: `merge` orders by it and
+    /// names the cells no input ran.
+    public var matrixCells: [String]?
 
     public init(id: String, started: Date, finished: Date, wallSeconds: Double, cpuSeconds: Double, floorSeconds: Double,
                 jobs: Int, cores: Int, host: String, hostArch: String, kvm: String, matrix: String, cache: String,

@@ -32,7 +32,7 @@ struct KernelBuildStep: Step {
         guard let config = try? await KernelConfigStep(cell: cell).inputs(context, probe: true),
               let done = KernelConfigStep(cell: cell).cached(context, config),
               let entry = context.lookup(.kernelBuild, inputs(done).fingerprint) else { return nil }
-        return readJSON(KernelBuildRecord.self, "\(entry)/kernel.json")
+        return cachedKernelRecord(entry)
     }
 
     func plan(_ context: StepContext) async -> PlannedStep {
@@ -81,7 +81,7 @@ struct KernelBuildStep: Step {
         let key = inputs.fingerprint
         let kernel = context.kernelPlan(cell, tree: tree)
         let commands = kernel.buildCommands(modules: inputs.modules)
-        if let entry = context.lookup(.kernelBuild, key), let record = readJSON(KernelBuildRecord.self, "\(entry)/kernel.json") {
+        if let entry = context.lookup(.kernelBuild, key), let record = cachedKernelRecord(entry) {
             linkArtifacts(record, context)
             return .passed("cached \((record.artifacts.image as NSString?)?.lastPathComponent ?? "image")", output: .kernel(record),
                            cacheHit: true, commands: commands, key: key)
@@ -146,6 +146,15 @@ struct KernelBuildStep: Step {
         if let image = record.artifacts.image { context.link(cell, image, as: cell.target.kernel.image.fileName) }
         for (name, path) in record.artifacts.dtbs { context.link(cell, path, as: name) }
     }
+}
+
+/// A published build's record with its artifacts where the entry is now: the record names
+/// the folder it was published in, and an entry imported from another cache (another
+/// machine's, `kmatrix cache import`) lives elsewhere.
+func cachedKernelRecord(_ entry: String) -> KernelBuildRecord? {
+    guard var record = readJSON(KernelBuildRecord.self, "\(entry)/kernel.json") else { return nil }
+    record.artifacts = relocate(record.artifacts, from: record.artifacts.directory, to: entry)
+    return record
 }
 
 func relocate(_ artifacts: KernelArtifacts, from old: String, to new: String) -> KernelArtifacts {
