@@ -37,7 +37,7 @@ struct BootCommand: AsyncParsableCommand {
     @Option(help: "Seconds a silent guest may sit idle (QEMU using no CPU) before it is a hang; 0 turns the check off (default: 3).") var idle: Double?
     @Flag(help: "Add the target's earlycon= to the kernel command line.") var earlycon = false
     @Option(name: .customLong("append"), help: "A word to add to the kernel command line (repeatable).") var appendWords: [String] = []
-    @Flag(help: "Print the boot records as JSON.") var json = false
+    @Flag(help: "Print the boot records as JSON (schema kmatrix-boot/1).") var json = false
     @OptionGroup var trials: BootTrialOptions
 
     func validate() throws {
@@ -145,7 +145,7 @@ struct BootCommand: AsyncParsableCommand {
     func report(_ records: [(name: String, record: BootRecord?, expect: String?)], hostFailed: Bool, failedCells: Int? = nil) throws {
         let booted = records.compactMap { entry in entry.record.map { (entry.name, $0, entry.expect) } }
         if json {
-            try printJSON(booted.map { NamedRecord(name: $0.0, record: $0.1) })
+            try printJSON(["boots": booted.map { NamedRecord(name: $0.0, record: $0.1) }], schema: "kmatrix-boot/1")
         } else {
             for (name, record, expect) in booted {
                 print("== \(name): \(record.accelerator.rawValue), log \(record.logPath)")

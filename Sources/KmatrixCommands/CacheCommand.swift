@@ -26,7 +26,7 @@ struct CacheDiskUsage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "du", abstract: "Bytes per step kind and in total.")
 
     @OptionGroup var location: CacheLocation
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON (schema kmatrix-cache-du/1).") var json = false
 
     struct Usage: Encodable { var kind: String; var entries: Int; var bytes: UInt64 }
 
@@ -36,7 +36,7 @@ struct CacheDiskUsage: AsyncParsableCommand {
         let limit = try CacheLimit.configured(workspaceRoot: location.workspace.root)
         if json {
             struct Report: Encodable { var kinds: [Usage]; var totalBytes: UInt64; var maxBytes: UInt64? }
-            try printJSON(Report(kinds: usage, totalBytes: total, maxBytes: limit))
+            try printJSON(Report(kinds: usage, totalBytes: total, maxBytes: limit), schema: "kmatrix-cache-du/1")
             return
         }
         for item in usage {

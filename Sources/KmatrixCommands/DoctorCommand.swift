@@ -10,7 +10,7 @@ struct DoctorCommand: AsyncParsableCommand {
         discussion: "Prints one apt-get line for everything missing; exits 3 when some cell cannot run.")
 
     @OptionGroup var options: ProjectOptions
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON (schema kmatrix-doctor/1).") var json = false
 
     func run() async throws {
         let project = try options.load()
@@ -18,7 +18,7 @@ struct DoctorCommand: AsyncParsableCommand {
         let report = await Doctor.examine(project: project, cells: cells, workspace: options.workspace)
         // Stopped by a signal: half the checks say "interrupted", which is no report.
         try Task.checkCancellation()
-        if json { try printJSON(report) } else { print(report.text) }
+        if json { try printJSON(report, schema: "kmatrix-doctor/1") } else { print(report.text) }
         if !report.ready { throw ExitCode(3) }
     }
 }

@@ -17,7 +17,7 @@ struct InitramfsCommand: AsyncParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The archive to write.") var output: String
     @Flag(help: "Write the cpio archive without gzip.") var noCompress = false
     @Option(help: "The mtime of every entry (seconds since the epoch).") var mtime: Int64 = 0
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON (schema kmatrix-initramfs/1).") var json = false
 
     func run() async throws {
         let cwd = FileManager.default.currentDirectoryPath
@@ -26,7 +26,7 @@ struct InitramfsCommand: AsyncParsableCommand {
         let tree = try CpioList.parse(file: listPath)
         let record = try InitramfsWriter.write(tree, to: outputPath, mtime: mtime, ordered: false,
                                                compression: noCompress ? .none : .gzip(level: 9))
-        if json { return try printJSON(record) }
+        if json { return try printJSON(record, schema: "kmatrix-initramfs/1") }
         print("\(record.path): \(record.entries) entries, \(record.archiveBytes) bytes")
     }
 }

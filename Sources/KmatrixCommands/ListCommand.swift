@@ -6,7 +6,7 @@ struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List targets, toolchains and the matrix's cells.")
 
     @OptionGroup var options: ProjectOptions
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON (schema kmatrix-list/1).") var json = false
 
     struct Listing: Encodable {
         struct TargetRow: Encodable {
@@ -25,7 +25,7 @@ struct ListCommand: AsyncParsableCommand {
         let project = try options.load()
         let cells = try options.selectedCells(in: project)
         let listing = Self.listing(project, cells: cells)
-        if json { return try printJSON(listing) }
+        if json { return try printJSON(listing, schema: "kmatrix-list/1") }
 
         print(Self.render(listing))
     }

@@ -61,10 +61,39 @@ struct ProjectOptions: ParsableArguments {
     }
 }
 
-/// JSON for `--json` outputs: stable key order, readable.
+/// JSON for `--json` outputs: stable key order, readable, dates in ISO 8601 as results.json has them.
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
 }
+
+/// A `--json` document: one object whose `schema` names the command and a version
+/// (`kmatrix-list/1`), followed by the value's own keys; docs/json-output.md lists them.
+/// `value` must encode as an object (a keyed container), which every output type does.
+func printJSON<T: Encodable>(_ value: T, schema: String) throws {
+    try printJSON(SchemaTagged(schema: schema, value: value))
+}
+
+private struct SchemaTagged<T: Encodable>: Encodable {
+    var schema: String
+    var value: T
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        // JSONEncoder merges two keyed containers at one level into one object.
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(schema, forKey: Key(stringValue: "schema"))
+        try value.encode(to: encoder)
+    }
+}
+
+

@@ -32,13 +32,13 @@ struct CompareCommand: AsyncParsableCommand {
     @Argument(help: "The newer run directory (or results.json).") var new: String
     @Option(help: "Relative change a boot phase must exceed to count (default 0.2 = 20%).") var relative: Double = 0.2
     @Option(help: "Absolute change in seconds a boot phase must exceed to count.") var absolute: Double = 0.25
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON (schema kmatrix-compare/1).") var json = false
 
     func run() async throws {
         // Snapshots, not full results: a run from a newer kmatrix, with outcomes this one cannot name, still compares.
         let comparison = RunComparison(old: try RunSnapshot.load(from: old), new: try RunSnapshot.load(from: new),
                                        relative: relative, absolute: absolute)
-        if json { try printJSON(comparison) } else { print(comparison.text) }
+        if json { try printJSON(comparison, schema: "kmatrix-compare/1") } else { print(comparison.text) }
         if comparison.regressed { throw ExitCode(1) }
     }
 }

@@ -26,7 +26,7 @@ struct RootfsCommand: AsyncParsableCommand {
     @Option(help: "A folder copied on top of the rootfs.") var overlay: String?
     @Option(name: .customLong("cpio-list"), help: "A gen_init_cpio list whose entries are added to the rootfs.") var cpioList: String?
     @Option(help: "Staged kernel modules (the INSTALL_MOD_PATH of make modules_install), used instead of the kernel build's.") var modules: String?
-    @Flag(help: "Print JSON (progress goes to standard error).") var json = false
+    @Flag(help: "Print JSON (schema kmatrix-rootfs/1; progress goes to standard error).") var json = false
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
 
     struct CellOutput: Encodable {
@@ -69,7 +69,7 @@ struct RootfsCommand: AsyncParsableCommand {
                 for line in cell.excerpt.prefix(cell.passed ? 0 : 12) { print("  | \(line)") }
             }
         }
-        if json { try printJSON(cells) }
+        if json { try printJSON(["cells": cells], schema: "kmatrix-rootfs/1") }
         try exitStatus(finished)
     }
 }
