@@ -21,7 +21,29 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(help: "Job slots shared by every make (default: the number of cores).") var jobs: Int?
     @Option(help: "Copy each cell's artifacts to this folder, one subfolder per cell.") var output: String?
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
+    @Flag(help: "Print JSON (schema kmatrix-build/1; progress goes to standard error).") var json = false
     @OptionGroup var tuxmake: TuxMakeOutputOption
+
+    /// `--json`: per cell what the table shows, with the kernel build record itself.
+    struct Report: Encodable {
+        struct CellBuild: Encodable {
+            var cell: String
+            var outcome: String
+            var passed: Bool
+            /// The kernel.build step came from the cache.
+            var cacheHit: Bool
+            /// The published entry (`kernel.artifacts.directory`), or the `--output` copy.
+            var artifacts: String?
+            /// The failing step's last log lines (empty when the cell passed).
+            var excerpt: [String]
+            /// kernel.json of the build, absent when no build was attempted.
+            var kernel: KernelBuildRecord?
+        }
+        var cells: [CellBuild]
+        var summary: RunResults.Summary
+        /// Folders written by --tuxmake-dir.
+        var tuxmake: [String]
+    }
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -30,9 +52,11 @@ struct BuildCommand: AsyncParsableCommand {
     func run() async throws {
         var settings = RunSettings(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
         settings.goals = [.kernelBuild]
-        settings.live = !plain && Progress.stdoutIsTerminal
+        settings.live = !plain && !json && Progress.stdoutIsTerminal
+        settings.progressToStandardError = json
         let finished = try await runPart(options, settings, upstream: upstream)
         var rows: [[String]] = []
+        var cells: [Report.CellBuild] = []
         for cell in finished.results.cells {
             let build = finished.outcomes[StepID(.kernelBuild, cell.id)]
             var record: KernelBuildRecord?
@@ -45,11 +69,18 @@ struct BuildCommand: AsyncParsableCommand {
                 : cell.outcome.rawValue + (cell.passed ? " (expected)" : "")
             rows.append([cell.id, result, record.map { String(format: "%.0f s", $0.buildSeconds) } ?? "-",
                          record?.imageBytes.map(byteCount) ?? "-", place])
-            for line in cell.excerpt.prefix(cell.passed ? 0 : 12) { print("  \(cell.id) | \(line)") }
+            cells.append(.init(cell: cell.id, outcome: cell.outcome.rawValue, passed: cell.passed, cacheHit: build?.cacheHit == true,
+                               artifacts: record == nil ? nil : place, excerpt: cell.passed ? [] : cell.excerpt, kernel: record))
+            if !json { for line in cell.excerpt.prefix(cell.passed ? 0 : 12) { print("  \(cell.id) | \(line)") } }
         }
-        print("")
-        print(table(["cell", "result", "build", "image", "artifacts"], rows))
-        try await tuxmake.write(finished, options: options)
+        if json {
+            let written = try await tuxmake.write(finished, options: options, toStandardError: true)
+            try printJSON(Report(cells: cells, summary: finished.results.summary, tuxmake: written), schema: "kmatrix-build/1")
+        } else {
+            print("")
+            print(table(["cell", "result", "build", "image", "artifacts"], rows))
+            try await tuxmake.write(finished, options: options)
+        }
         try exitStatus(finished)
     }
 
@@ -70,16 +101,22 @@ struct TuxMakeOutputOption: ParsableArguments {
     @Option(name: .customLong("tuxmake-dir"), help: "Also write each cell's kernel build as a TuxMake output directory: DIR/<cell id with / as ->/ (metadata.json, config, image, dtbs/, modules.tar.xz, build.log).")
     var directory: String?
 
-    func write(_ finished: MatrixRun.Finished, options: ProjectOptions) async throws {
-        guard let directory else { return }
+    /// Writes the folders, saying so on stdout (stderr under --json); returns them.
+    @discardableResult
+    func write(_ finished: MatrixRun.Finished, options: ProjectOptions, toStandardError: Bool = false) async throws -> [String] {
+        guard let directory else { return [] }
         let root = absolutePath(directory, relativeTo: FileManager.default.currentDirectoryPath)
         let cells = Dictionary(try options.load().cells.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var written: [String] = []
         for result in finished.results.cells {
             guard case .kernel(let record)? = finished.outcomes[StepID(.kernelBuild, result.id)]?.output, let cell = cells[result.id] else { continue }
             let folder = "\(root)/\(TuxMakeLayout.folderName(result.id))"
             let metadata = try await TuxMakeLayout.write(record, cell: cell, to: folder)
-            print("tuxmake: \(folder) (\(metadata.results.status), \(metadata.results.artifacts.keys.sorted().joined(separator: ", ")))")
+            let line = "tuxmake: \(folder) (\(metadata.results.status), \(metadata.results.artifacts.keys.sorted().joined(separator: ", ")))"
+            if toStandardError { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+            written.append(folder)
         }
+        return written
     }
 }
 

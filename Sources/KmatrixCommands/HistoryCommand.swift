@@ -13,6 +13,7 @@ struct HistoryCommand: AsyncParsableCommand {
     @Option(help: "Only the last N runs.") var last: Int?
     @Option(name: .customLong("cell"), help: "Only this cell (its id as results.json names it; repeatable).") var cells: [String] = []
     @Option(help: "Where to write history.html (default: <cache>/history.html).") var output: String?
+    @Flag(help: "Print JSON (schema kmatrix-history/1) instead of the tables; history.html is written all the same.") var json = false
 
     func validate() throws {
         if let last, last < 1 { throw ValidationError("--last must be 1 or more (got \(last))") }
@@ -25,11 +26,17 @@ struct HistoryCommand: AsyncParsableCommand {
         if history.runs.isEmpty, !cells.isEmpty {
             throw KmatrixError.badInput("--cell: no run in \(workspace.runs) has \(cells.joined(separator: ", "))")
         }
-        print(HistoryReport.text(history), terminator: "")
+        if !json { print(HistoryReport.text(history), terminator: "") }
         let file = output.map { absolutePath($0, relativeTo: cwd) } ?? "\(workspace.root)/history.html"
         do { try Data(HistoryReport.html(history).utf8).write(to: URL(fileURLWithPath: file)) } catch {
             throw KmatrixError.host("cannot write \(file)", underlying: error)
         }
-        print("history written to \(file)")
+        if json {
+            var listing = HistoryReport.listing(history)
+            listing.html = file
+            try printJSON(listing, schema: "kmatrix-history/1")
+        } else {
+            print("history written to \(file)")
+        }
     }
 }

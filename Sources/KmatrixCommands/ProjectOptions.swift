@@ -97,3 +97,23 @@ private struct SchemaTagged<T: Encodable>: Encodable {
 }
 
 
+/// `run --json`: what the command prints for people goes to standard error until `end()`,
+/// so standard output carries the JSON document alone.
+final class StandardOutputOnStandardError {
+    private let saved: Int32
+
+    init() throws {
+        fflush(nil)  // every stream: what print buffered goes where it was meant to
+        saved = dup(STDOUT_FILENO)
+        guard saved >= 0, dup2(STDERR_FILENO, STDOUT_FILENO) >= 0 else {
+            throw KmatrixError.host("cannot point standard output at standard error: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Standard output back where it was.
+    func end() {
+        fflush(nil)  // every stream: what print buffered goes where it was meant to
+        dup2(saved, STDOUT_FILENO)
+        close(saved)
+    }
+}

@@ -18,6 +18,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: ProjectOptions
     @Option(help: "Job slots shared by every make (default: the number of cores).") var jobs: Int?
     @Flag(help: "Build and check only; boot nothing.") var noBoot = false
+    @Flag(help: "Print the run's results.json on standard output (schema kmatrix-results/1); progress and the summary go to standard error.") var json = false
     @Flag(help: "Boot cells whose DTB check failed (the cell still fails).") var bootAnyway = false
     @Flag(help: "Add earlycon= to every boot's command line.") var earlycon = false
     @Flag(help: "Plain timestamped lines even on a terminal.") var plain = false
@@ -34,6 +35,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let project = try options.load()
         let cells = try options.selectedCells(in: project)
+        let forPeople = json ? try StandardOutputOnStandardError() : nil
         var settings = RunSettings(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
         settings.boot = !noBoot
         settings.bootAnyway = bootAnyway
@@ -56,6 +58,7 @@ struct RunCommand: AsyncParsableCommand {
         try await tuxmake.write(finished, options: options)
         // In a GitHub Actions step, each failed cell also becomes an annotation.
         if CIAnnotations.isGitHubActions() { CIAnnotations.github(results).forEach { print($0) } }
+        if let forPeople { forPeople.end(); try printJSON(results) }
         if results.run.interrupted { throw ExitCode(130) }
         if finished.hostFailed { throw ExitCode(3) }
         if results.summary.failed > 0 { throw ExitCode(1) }

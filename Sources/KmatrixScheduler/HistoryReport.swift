@@ -16,16 +16,43 @@ public enum HistoryReport {
 
     /// First to last value of each boot phase and of the image, for the text's trend line.
     static func trends(_ history: CellHistory) -> [String] {
-        var out: [String] = []
-        func trend(_ name: String, _ values: [Double], _ format: (Double) -> String) {
+        trendValues(history).map { trend in
+            let format: (Double) -> String = trend.unit == .bytes ? { Reports.megabytes(UInt64($0)) } : { Reports.seconds($0) }
+            return "\(trend.name): \(format(trend.first)) -> \(format(trend.last)) over \(trend.runs) runs (min \(format(trend.min)), max \(format(trend.max)))"
+        }
+    }
+
+    /// Each boot phase and the image over the runs that have a value (two or more).
+    static func trendValues(_ history: CellHistory) -> [HistoryListing.Trend] {
+        var out: [HistoryListing.Trend] = []
+        func trend(_ name: String, _ unit: HistoryListing.Trend.Unit, _ values: [Double]) {
             guard values.count > 1, let first = values.first, let last = values.last, let low = values.min(), let high = values.max() else { return }
-            out.append("\(name): \(format(first)) -> \(format(last)) over \(values.count) runs (min \(format(low)), max \(format(high)))")
+            out.append(.init(name: name, unit: unit, first: first, last: last, min: low, max: high, runs: values.count))
         }
         for phase in history.phaseNames {
-            trend(phase, history.entries.compactMap { $0.cell.phase(phase) }) { Reports.seconds($0) }
+            trend(phase, .seconds, history.entries.compactMap { $0.cell.phase(phase) })
         }
-        trend("image", history.entries.compactMap { $0.cell.imageBytes.map { Double($0) } }) { Reports.megabytes(UInt64($0)) }
+        trend("image", .bytes, history.entries.compactMap { $0.cell.imageBytes.map { Double($0) } })
         return out
+    }
+
+    /// `history --json`: what the text shows, per cell and run.
+    public static func listing(_ history: RunHistory) -> HistoryListing {
+        HistoryListing(
+            runs: history.runs.map { .init(id: $0.run.id, started: $0.run.started) },
+            cells: history.cells.map { cell in
+                let standings = cell.entries.map(\.cell.standing)
+                return .init(
+                    cell: cell.cell, pass: standings.filter { $0 == .pass }.count, unstable: standings.filter { $0 == .unstable }.count,
+                    fail: standings.filter { $0 == .fail }.count,
+                    runs: cell.entries.map { run, snapshot in
+                        .init(run: run, outcome: snapshot.outcome, standing: snapshot.standing, imageBytes: snapshot.imageBytes,
+                              vmlinuxText: snapshot.build?.vmlinux?.text, warnings: snapshot.warnings, dtbWarnings: snapshot.dtb?.warnings,
+                              phases: Dictionary((snapshot.boot?.phases ?? []).map { ($0.name, $0.seconds) }, uniquingKeysWith: { first, _ in first }))
+                    },
+                    trends: trendValues(cell))
+            },
+            skipped: history.skipped)
     }
 
     public static func text(_ history: RunHistory) -> String {
@@ -91,4 +118,43 @@ public enum HistoryReport {
             """
         return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kmatrix history</title><style>\(style)</style></head><body>\n\(body)</body></html>\n"
     }
+}
+
+/// `kmatrix history --json` (schema kmatrix-history/1, docs/json-output.md).
+public struct HistoryListing: Sendable, Encodable {
+    public struct Run: Sendable, Encodable {
+        public var id: String
+        public var started: Date
+    }
+    /// One cell in one run: a row of the text's table.
+    public struct Row: Sendable, Encodable {
+        public var run: String
+        public var outcome: String
+        public var standing: CellSnapshot.Standing
+        public var imageBytes: UInt64?
+        public var vmlinuxText: UInt64?
+        public var warnings: Int?
+        public var dtbWarnings: Int?
+        /// Boot phase name to seconds since QEMU started.
+        public var phases: [String: Double]
+    }
+    public struct Trend: Sendable, Encodable {
+        public enum Unit: String, Sendable, Encodable { case seconds, bytes }
+        public var name: String
+        public var unit: Unit
+        public var first, last, min, max: Double
+        /// How many runs had a value.
+        public var runs: Int
+    }
+    public struct Cell: Sendable, Encodable {
+        public var cell: String
+        public var pass, unstable, fail: Int
+        public var runs: [Row]
+        public var trends: [Trend]
+    }
+    public var runs: [Run]
+    public var cells: [Cell]
+    public var skipped: [String]
+    /// Where history.html was written (set by the command).
+    public var html: String?
 }
