@@ -46,6 +46,21 @@ public struct DoctorReport: Sendable, Encodable {
     public var cells: [CellReadiness]
     public var ready: Bool { cells.allSatisfy(\.ready) }
     public var missingPackages: [String] { Array(Set(checks.filter { !$0.ok }.flatMap(\.packages))).sorted() }
+    /// Failed checks that no `apt-get install` fixes (a source that must be fetched, as
+    /// busybox's is): the summary names each with its detail, which says how to get it.
+    public var missingOtherwise: [Check] { checks.filter { !$0.ok && $0.packages.isEmpty } }
+
+    enum CodingKeys: String, CodingKey { case checks, kvm, cells, ready, missingPackages, missingOtherwise }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(checks, forKey: .checks)
+        try container.encode(kvm, forKey: .kvm)
+        try container.encode(cells, forKey: .cells)
+        try container.encode(ready, forKey: .ready)
+        try container.encode(missingPackages, forKey: .missingPackages)
+        try container.encode(missingOtherwise.map { "\($0.name): \($0.detail)" }, forKey: .missingOtherwise)
+    }
 
     var text: String {
         var out: [String] = []
@@ -63,11 +78,15 @@ public struct DoctorReport: Sendable, Encodable {
         out.append(table(["cell", "ready", "accel", "compiler", "qemu"], cells.map {
             [$0.cell, $0.ready ? "yes" : "no: " + $0.missing.joined(separator: ", "), $0.accelerator.rawValue, $0.compiler, $0.qemu]
         }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-        if missingPackages.isEmpty {
-            out.append("Nothing missing.")
-        } else {
+        // The summary agrees with the lines above it: "Nothing missing." only when no check failed.
+        if !missingPackages.isEmpty {
             out.append("Missing; install with:\n  apt-get install \(missingPackages.joined(separator: " "))")
         }
+        if !missingOtherwise.isEmpty {
+            out.append("Missing, not from a package:")
+            for check in missingOtherwise { out.append("  \(check.name): \(check.detail)") }
+        }
+        if missingPackages.isEmpty, missingOtherwise.isEmpty { out.append(ready ? "Nothing missing." : "Nothing missing, yet some cell cannot run (see Cells).") }
         return out.joined(separator: "\n")
     }
 }
