@@ -78,6 +78,6 @@ let package = Package(
         .testTarget(name: "KmatrixUserspaceTests", dependencies: ["KmatrixUserspace", "KmatrixCore", "KmatrixArchive", "KmatrixZlib", "KmatrixTestSupport"], swiftSettings: strict),
         .testTarget(name: "KmatrixBootTests", dependencies: ["KmatrixBoot", "KmatrixCore", "KmatrixCrypto", "KmatrixTestSupport"], swiftSettings: strict),
         .testTarget(name: "KmatrixDeviceTreeTests", dependencies: ["KmatrixDeviceTree", "KmatrixCore", "KmatrixFDT", "KmatrixTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KmatrixSchedulerTests", dependencies: ["KmatrixScheduler", "KmatrixCore", "KmatrixCrypto", "KmatrixCommands", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixSchedulerTests", dependencies: ["KmatrixScheduler", "KmatrixCore", "KmatrixCrypto", "KmatrixCommands", "KmatrixTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]
 )
