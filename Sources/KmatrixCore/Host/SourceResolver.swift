@@ -46,7 +46,13 @@ public enum SourceResolver {
         }
         var hint = ""
         if let package = spec.debianPackage { hint = " (apt-get install \(package))" }
-        if let package = spec.debianSourcePackage { hint = " (Scripts/bootstrap fetches it with apt-get source --download-only \(package))" }
+        if let package = spec.debianSourcePackage, let first = candidates.first {
+            // An installed kmatrix has no Scripts/bootstrap: say the command itself. apt-get
+            // source needs no root, only a deb-src line in apt's sources.
+            let folder = (first as NSString).deletingLastPathComponent
+            hint = "; fetch it with: mkdir -p \(folder) && cd \(folder) && apt-get source --download-only \(package)"
+                + " (apt needs a deb-src entry; Scripts/bootstrap in kmatrix's repository adds one and fetches it)"
+        }
         throw .host("the \(what) source is missing: none of \(candidates.joined(separator: ", ")) exists\(hint)")
     }
 }
