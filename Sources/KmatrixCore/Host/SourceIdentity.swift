@@ -29,6 +29,12 @@ public enum SourceIdentity {
         }
     }
 
+    /// Files kmatrix itself keeps at a tree's top that kbuild never reads: `kmatrix init`
+    /// writes the project file there, and adding a target to it must not make every
+    /// kernel of the tree look edited.
+    public static let notKernelInputs: Set<String> = ["kmatrix.json"]
+    static var excludedPathspecs: [String] { ["--", "."] + notKernelInputs.sorted().map { ":(top,exclude)\($0)" } }
+
     static let gitEnvironment: [String: String?] = ["GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_PAGER": "cat"]
 
     static func git(_ tree: String, _ arguments: [String]) -> Command {
@@ -48,12 +54,12 @@ public enum SourceIdentity {
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let diffFile = "\(scratch)/source-diff-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: diffFile) }
-        let diff = try await ProcessRunner.run(git(tree, ["diff", "HEAD", "--binary", "--no-ext-diff", "--no-color", "--no-renames"]),
+        let diff = try await ProcessRunner.run(git(tree, ["diff", "HEAD", "--binary", "--no-ext-diff", "--no-color", "--no-renames"] + excludedPathspecs),
                                                logPath: diffFile, timeout: .seconds(600))
         guard diff.succeeded else { throw .host("git diff HEAD in \(tree) failed: \(diff)") }
         let diffHash: String
         do { diffHash = try SHA256.hex(fileAt: diffFile) } catch { throw .host("cannot read \(diffFile)", underlying: error) }
-        let others = try await ProcessRunner.capture(git(tree, ["ls-files", "--others", "--exclude-standard", "-z"]),
+        let others = try await ProcessRunner.capture(git(tree, ["ls-files", "--others", "--exclude-standard", "-z"] + excludedPathspecs),
                                                      timeout: .seconds(600), limit: 64 << 20)
         guard others.termination.succeeded else { throw .host("git ls-files in \(tree) failed: \(others.termination)") }
         var lines = ["git", "head \(head.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))", "diff \(diffHash)"]
@@ -71,7 +77,7 @@ public enum SourceIdentity {
         var lines = ["manifest"]
         while let name = walker.nextObject() as? String {
             var info = stat()
-            guard lstat("\(tree)/\(name)", &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
+            guard !notKernelInputs.contains(name), lstat("\(tree)/\(name)", &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
             lines.append("\(name) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
         }
         return SHA256.hex(lines.sorted().joined(separator: "\n"))
