@@ -173,6 +173,12 @@ public enum ProcessRunner {
             group.addTask { try await body() }
             group.addTask {
                 try await Task.sleep(for: timeout)
+                // A grace after the deadline: when every thread of the cooperative pool was
+                // busy (two cores, parallel tests hashing and copying), a child that ended in
+                // time and the expired timer become runnable together, and the timer could
+                // win the race. A second short sleep lets the finished child be seen first;
+                // one that is really still running is stopped a moment later.
+                try await Task.sleep(for: min(.seconds(1), timeout / 10))
                 return nil
             }
             defer { group.cancelAll() }
