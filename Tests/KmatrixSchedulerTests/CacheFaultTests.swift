@@ -19,10 +19,10 @@ struct CacheFaultTests {
     enum Damage: String, CaseIterable { case truncatedFile, corruptedManifest, deletedFile }
 
     @Test(arguments: Damage.allCases)
-    func aDamagedEntryIsRebuiltAndTheRunPasses(_ damage: Damage) throws {
+    func aDamagedEntryIsRebuiltAndTheRunPasses(_ damage: Damage) async throws {
         let fixture = try FixtureCommands(leavingOut: [.rootfs])
         defer { fixture.remove() }
-        let first = try fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
+        let first = try await fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
         #expect(first.status == 0, "\(first.output)")
         let kind = "\(fixture.cache)/cache/rootfs"
         let key = try #require(try FileManager.default.contentsOfDirectory(atPath: kind).first { !$0.hasPrefix(".") })
@@ -35,7 +35,7 @@ struct CacheFaultTests {
         case .corruptedManifest: try Data("{ not json".utf8).write(to: URL(fileURLWithPath: "\(entry)/.kmatrix-entry.json"))
         case .deletedFile: try FileManager.default.removeItem(atPath: image)
         }
-        let second = try fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
+        let second = try await fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
         #expect(second.status == 0, "\(second.output)")
         // Found and moved aside, not served: rebuilt under the same key, byte for byte.
         let names = try FileManager.default.contentsOfDirectory(atPath: kind)
@@ -46,7 +46,7 @@ struct CacheFaultTests {
 
 
     @Test(.needs(.fixture("root, to mount a small tmpfs as the cache") { getuid() == 0 }))
-    func aCacheThatFillsUpIsAHostFailureAndLeavesNoEntry() throws {
+    func aCacheThatFillsUpIsAHostFailureAndLeavesNoEntry() async throws {
         let mountPoint = NSTemporaryDirectory() + "kmatrix-full-run-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mountPoint) }
@@ -55,7 +55,7 @@ struct CacheFaultTests {
         defer { _ = mount(["-u", mountPoint]) }
         let fixture = try FixtureCommands(cache: "\(mountPoint)/cache", leavingOut: [.rootfs])
         defer { fixture.remove() }
-        let full = try fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
+        let full = try await fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
         #expect(full.status == 3, "\(full.output)")
         #expect(full.output.contains("is full"), "\(full.output)")
         let kind = "\(fixture.cache)/cache/rootfs"
@@ -63,7 +63,7 @@ struct CacheFaultTests {
         #expect(published.isEmpty, "a partial entry was published: \(published)")
         // With room again the next run builds it whole.
         try #require(mount(["-o", "remount,size=64m", mountPoint]) == 0)
-        let next = try fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
+        let next = try await fixture.run(["rootfs", "--cell", Self.cell, "--plain"])
         #expect(next.status == 0, "\(next.output)")
     }
 
@@ -79,7 +79,7 @@ struct CacheFaultTests {
 
     /// Both cores busy with spinning shells while all four default cells boot: the verdicts
     /// must still be passes (the idle check counts run-queue wait as busy), with phase times.
-    @Test func bootsPassOnASaturatedHost() throws {
+    @Test func bootsPassOnASaturatedHost() async throws {
         let fixture = try FixtureCommands()
         defer { fixture.remove() }
         let spinners = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ -> Process in
@@ -91,7 +91,7 @@ struct CacheFaultTests {
         }
         // SIGKILL: Foundation's terminate() did not stop a spinning sh here (seen: 19 minutes).
         defer { for spinner in spinners where spinner.isRunning { kill(spinner.processIdentifier, SIGKILL); spinner.waitUntilExit() } }
-        let booted = try fixture.run(["boot"])
+        let booted = try await fixture.run(["boot"])
         #expect(booted.status == 0, "\(booted.output)")
         for target in ["x86_64-pc", "arm-vexpress-a9", "arm64-virt", "riscv64-virt"] {
             let row = booted.output.split(separator: "\n").first { $0.hasPrefix("\(target)/gcc/tiny/initramfs ") }

@@ -44,19 +44,9 @@ struct FixtureCommands {
     }
 
     /// `kmatrix <arguments> --project <project> --cache <cache> --cache-from <upstream>`.
-    func run(_ arguments: [String], project: String = repositoryRoot) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary!)
-        process.arguments = arguments + ["--project", project, "--cache", cache, "--cache-from", upstream]
-        let log = "\(NSTemporaryDirectory())kmatrix-fixture-log-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    func run(_ arguments: [String], project: String = repositoryRoot) async throws -> (status: Int32, output: String) {
+        try await TestProcess.run(Self.binary!, arguments + ["--project", project, "--cache", cache, "--cache-from", upstream],
+                                  logPrefix: "kmatrix-fixture-log")
     }
 
     func remove() {

@@ -14,10 +14,10 @@ struct GuestTestsIntegrationTests {
     static let cell = "riscv64-virt/gcc/tiny/initramfs"
 
     @Test(.needs(tools: ["qemu-system-riscv64"], .kmatrixBinary, .builtKernel(cell), .busyboxInstall("riscv64")))
-    func aFailingScriptFailsItsCellNamingTheTest() throws {
+    func aFailingScriptFailsItsCellNamingTheTest() async throws {
         let fixture = try FixtureCommands()
         defer { fixture.remove() }
-        let run = try fixture.run(["run", "--matrix", "\(repositoryRoot)/Tests/Fixtures/guest-tests/matrix.json", "--plain"])
+        let run = try await fixture.run(["run", "--matrix", "\(repositoryRoot)/Tests/Fixtures/guest-tests/matrix.json", "--plain"])
         #expect(run.status == 1, "\(run.output)")
         #expect(run.output.contains("checks/fails.sh (fail: exit status 3)"), "\(run.output)")
         let results = try RunResults.load(from: "\(fixture.cache)/runs/latest")
@@ -42,7 +42,7 @@ struct GuestTestsIntegrationTests {
     /// A KUnit option Kconfig drops (the list test without RUNTIME_TESTING_MENU, as tinyconfig
     /// leaves it) is config-dropped-options naming the suite, and nothing is compiled.
     @Test(.needs(tools: ["make", "riscv64-linux-gnu-gcc"], .kmatrixBinary, .unpackedKernel))
-    func aDroppedKUnitOptionIsConfigDroppedOptions() throws {
+    func aDroppedKUnitOptionIsConfigDroppedOptions() async throws {
         let fixture = try FixtureCommands()
         defer { fixture.remove() }
         let matrix = try String(contentsOfFile: "\(repositoryRoot)/Tests/Fixtures/guest-tests/matrix.json", encoding: .utf8)
@@ -51,7 +51,7 @@ struct GuestTestsIntegrationTests {
             .replacingOccurrences(of: ", \"fails.sh\"", with: "")
         let file = "\(fixture.cache)/dropped.json"
         try matrix.write(toFile: file, atomically: true, encoding: .utf8)
-        let build = try fixture.run(["build", "--matrix", file, "--plain"])
+        let build = try await fixture.run(["build", "--matrix", file, "--plain"])
         #expect(build.status == 1, "\(build.output)")
         #expect(build.output.contains("CONFIG_LIST_KUNIT_TEST=y (from test suite kunit-basic"), "\(build.output)")
         #expect(build.output.contains("config-dropped-options"))

@@ -22,14 +22,14 @@ struct RootfsIdentityTests {
 
     @Test(.enabled(if: ready || isCI, "needs the kmatrix binary and finished runs of both shipped matrices in the cache (Scripts/test makes them)"),
           arguments: [("x86_64-pc/gcc/tiny/initramfs", "matrix.json"), ("arm-vexpress-a9/gcc/tiny/sd", "Matrices/root-devices.json")])
-    func rootfsMakesTheRunsImage(cell: String, matrix: String) throws {
+    func rootfsMakesTheRunsImage(cell: String, matrix: String) async throws {
         let run = try #require(Self.lastRun(matrix), "no finished run of \(matrix)")
         let result = try #require(run.cells.first { $0.id == cell })
         let expected = try #require(result.artifacts.first { $0.name.hasPrefix("initramfs") || $0.name.hasPrefix("rootfs") })
         // The fixture's kernel and busybox, but not its rootfs: this command makes the image.
         let fixture = try FixtureCommands(leavingOut: [.rootfs])
         defer { fixture.remove() }
-        let made = try fixture.run(["rootfs", "--cell", cell, "--plain"] + (matrix == "matrix.json" ? [] : ["--matrix", matrix]))
+        let made = try await fixture.run(["rootfs", "--cell", cell, "--plain"] + (matrix == "matrix.json" ? [] : ["--matrix", matrix]))
         #expect(made.status == 0, "kmatrix rootfs failed:\n\(made.output)")
         let image = "\(fixture.cache)/build/\(cell)/images/\((expected.path as NSString).lastPathComponent)"
         // Made here, not borrowed: the image must be an entry of this cache.

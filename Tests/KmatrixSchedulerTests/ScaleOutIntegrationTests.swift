@@ -13,20 +13,8 @@ struct ScaleOutIntegrationTests {
 
     /// Runs kmatrix to its end; its status and what it printed.
     @discardableResult
-    func kmatrix(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(TestCache.kmatrixBinary))
-        process.arguments = arguments
-        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let log = NSTemporaryDirectory() + "kmatrix-scaleout-\(UUID().uuidString).out"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    func kmatrix(_ arguments: [String], environment: [String: String]? = nil) async throws -> (status: Int32, output: String) {
+        try await TestProcess.run(try #require(TestCache.kmatrixBinary), arguments, environment: environment, logPrefix: "kmatrix-scaleout")
     }
 
     static var builtDefaultCells: [Needs.Item] {
@@ -35,7 +23,7 @@ struct ScaleOutIntegrationTests {
 
     @Test(.needs(tools: ["qemu-system-x86_64", "qemu-system-arm", "qemu-system-aarch64", "qemu-system-riscv64"],
                  all: [.kmatrixBinary, .unpackedBusybox, .pythonModule("junitparser")] + builtDefaultCells))
-    func fourCellsRunAloneAndMergedEqualOneRun() throws {
+    func fourCellsRunAloneAndMergedEqualOneRun() async throws {
         let testCache = try TestCache.private("scaleout")
         defer { testCache.remove() }
         try testCache.linkSources()
@@ -43,14 +31,14 @@ struct ScaleOutIntegrationTests {
         let cache = testCache.root
         let common = ["--project", repositoryRoot, "--cache", cache, "--plain"]
 
-        let single = try kmatrix(["run"] + common)
+        let single = try await kmatrix(["run"] + common)
         #expect([0, 1].contains(single.status), "kmatrix run: \(single.output)")
         let whole = try RunResults.load(from: "\(cache)/runs/latest")
 
         var directories: [String] = []
         for cell in Self.defaultCells {
             let out = "\(cache)/jobs/\(CIWorkflow.resultName(cell))"
-            let alone = try kmatrix(["run"] + common + ["--cell", cell, "--out", out])
+            let alone = try await kmatrix(["run"] + common + ["--cell", cell, "--out", out])
             #expect([0, 1].contains(alone.status), "kmatrix run --cell \(cell): \(alone.output)")
             let results = try RunResults.load(from: out)
             #expect(results.cells.map(\.id) == [cell])
@@ -69,7 +57,7 @@ struct ScaleOutIntegrationTests {
         #expect(try RunResults.load(from: "\(cache)/runs/latest").run.id == whole.run.id)
 
         let merged = "\(cache)/merged"
-        let merge = try kmatrix(["merge"] + directories.reversed() + ["--out", merged])
+        let merge = try await kmatrix(["merge"] + directories.reversed() + ["--out", merged])
         #expect(merge.status == single.status, "kmatrix merge: \(merge.output)")
         let combined = try RunResults.load(from: merged)
         #expect(combined.cells.map(\.id) == whole.cells.map(\.id))
@@ -113,23 +101,23 @@ struct ScaleOutIntegrationTests {
     /// nothing, and its artifacts are the imported ones (the kernel's record names the
     /// folder it was published in, which is another cache).
     @Test(.needs(all: [.kmatrixBinary, .unpackedBusybox, .unpackedKernel] + builtDefaultCells))
-    func aCellsExportedEntriesMakeARunElsewhereBuildNothing() throws {
+    func aCellsExportedEntriesMakeARunElsewhereBuildNothing() async throws {
         let cell = try #require(Self.defaultCells.first)
         let exportCache = try TestCache.private("export")
         let importCache = try TestCache.private("import")
         defer { exportCache.remove(); importCache.remove() }
         let archive = "\(exportCache.root)/cell.tar.gz"
-        let export = try kmatrix(["cache", "export", "--project", repositoryRoot, "--cache", TestCache.shared.root, "--cell", cell, "-o", archive])
+        let export = try await kmatrix(["cache", "export", "--project", repositoryRoot, "--cache", TestCache.shared.root, "--cell", cell, "-o", archive])
         #expect(export.status == 0, "\(export.output)")
         // Sources are not cache entries: the Debian tarballs and their unpacked trees are linked.
         try importCache.linkSources()
-        let imported = try kmatrix(["cache", "import", "--cache", importCache.root, archive])
+        let imported = try await kmatrix(["cache", "import", "--cache", importCache.root, archive])
         #expect(imported.status == 0, "\(imported.output)")
         #expect(imported.output.contains("4 entries imported"), "\(imported.output)")
         let bytes = (try FileManager.default.attributesOfItem(atPath: archive))[.size] as? UInt64 ?? 0
         print("exported \(cell): \(export.output.split(separator: "\n").last ?? ""); archive \(bytes) bytes")
 
-        let run = try kmatrix(["run", "--project", repositoryRoot, "--cache", importCache.root, "--no-boot", "--plain", "--cell", cell])
+        let run = try await kmatrix(["run", "--project", repositoryRoot, "--cache", importCache.root, "--no-boot", "--plain", "--cell", cell])
         #expect(run.status == 0, "\(run.output)")
         let results = try RunResults.load(from: "\(importCache.root)/runs/latest")
         let cached: Set<StepKind> = [.kernelConfig, .kernelBuild, .busyboxBuild, .rootfs]
@@ -146,7 +134,7 @@ struct ScaleOutIntegrationTests {
         try data.prefix(data.count * 2 / 3).write(to: URL(fileURLWithPath: damaged))
         let emptyCache = try TestCache.private("damaged")
         defer { emptyCache.remove() }
-        let refused = try kmatrix(["cache", "import", "--cache", emptyCache.root, damaged])
+        let refused = try await kmatrix(["cache", "import", "--cache", emptyCache.root, damaged])
         #expect(refused.status == 2)
         #expect(refused.output.contains("\(damaged) is not a readable kmatrix cache archive (damaged or truncated?)"), "\(refused.output)")
         #expect(ArtifactCache(root: emptyCache.workspace.cache).entries().isEmpty)

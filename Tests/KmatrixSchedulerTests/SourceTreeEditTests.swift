@@ -56,8 +56,8 @@ struct SourceTreeEditTests {
     }
 
     /// Runs the matrix; the run's results, the kernel build step's log, the boot's console.
-    func run(_ fixture: FixtureCommands, _ scratch: ScratchProject) throws -> (results: RunResults, buildLog: String, console: String) {
-        let (status, output) = try fixture.run(["run", "--plain"], project: scratch.root)
+    func run(_ fixture: FixtureCommands, _ scratch: ScratchProject) async throws -> (results: RunResults, buildLog: String, console: String) {
+        let (status, output) = try await fixture.run(["run", "--plain"], project: scratch.root)
         let results = try RunResults.load(from: "\(fixture.cache)/runs/latest")
         try #require(status == 0, "kmatrix run exited \(status):\n\(output)")
         let buildLog = (try? String(contentsOfFile: "\(fixture.cache)/runs/latest/logs/kernel.build/\(Self.cell.replacingOccurrences(of: "/", with: "_")).log", encoding: .utf8)) ?? ""
@@ -76,7 +76,7 @@ struct SourceTreeEditTests {
 
     @Test(.needs(tools: ["git", "make", "gcc", "qemu-system-x86_64"], .kmatrixBinary, .unpackedKernel,
                  .busyboxInstall("amd64")))
-    func anEditIsRebuiltIncrementallyAndBootedAndARevertIsACacheHit() throws {
+    func anEditIsRebuiltIncrementallyAndBootedAndARevertIsACacheHit() async throws {
         let tree = try Self.workTree()
         let scratch = try project(tree: tree); defer { scratch.remove() }
         // A cache kept between test runs too (fixed path): its build folder makes the edit
@@ -88,14 +88,14 @@ struct SourceTreeEditTests {
         try #require(original.contains(Self.printk), "init/main.c of this tree has no '\(Self.printk)'")
         defer { try? original.write(toFile: main, atomically: true, encoding: .utf8) }
 
-        let before = try run(fixture, scratch)
+        let before = try await run(fixture, scratch)
         #expect(before.results.cells.first?.passed == true)
         let firstKey = try #require(buildStep(before.results)?.key)
 
         let marker = "kmatrix-edit-\(UInt32.random(in: 0...UInt32.max))"
         try original.replacingOccurrences(of: Self.printk, with: #"pr_info("Run %s as init process ("# + marker + #")\n", init_filename);"#)
             .write(toFile: main, atomically: true, encoding: .utf8)
-        let edited = try run(fixture, scratch)
+        let edited = try await run(fixture, scratch)
         let step = try #require(buildStep(edited.results))
         #expect(!step.cacheHit && step.key != firstKey, "the edit must be built, not served from the cache")
         #expect(edited.results.cells.first?.passed == true)
@@ -106,20 +106,20 @@ struct SourceTreeEditTests {
         #expect(objects.count < 10, "an edit to one file recompiled \(objects.count) objects: \(objects)")
 
         try original.write(toFile: main, atomically: true, encoding: .utf8)
-        let reverted = try run(fixture, scratch)
+        let reverted = try await run(fixture, scratch)
         let hit = try #require(buildStep(reverted.results))
         #expect(hit.cacheHit && hit.key == firstKey, "the reverted tree is the first build again")
         #expect(!reverted.console.contains(marker))
     }
 
     @Test(.needs(tools: ["git"], .kmatrixBinary, .unpackedKernel))
-    func aTreeConfiguredInPlaceIsRefusedBeforeAnythingRuns() throws {
+    func aTreeConfiguredInPlaceIsRefusedBeforeAnythingRuns() async throws {
         let tree = try Self.workTree()
         let scratch = try project(tree: tree); defer { scratch.remove() }
         let fixture = try FixtureCommands(); defer { fixture.remove() }
         FileManager.default.createFile(atPath: "\(tree)/.config", contents: Data("CONFIG_64BIT=y\n".utf8))
         defer { try? FileManager.default.removeItem(atPath: "\(tree)/.config") }
-        let (status, output) = try fixture.run(["run", "--plain"], project: scratch.root)
+        let (status, output) = try await fixture.run(["run", "--plain"], project: scratch.root)
         #expect(status == 2, "\(output)")
         #expect(output.contains("make mrproper") && output.contains(tree), "\(output)")
         #expect(!FileManager.default.fileExists(atPath: "\(fixture.cache)/build"), "nothing may run")

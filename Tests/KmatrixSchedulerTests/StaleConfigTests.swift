@@ -39,7 +39,7 @@ struct StaleConfigTests {
         }
         try #require(entry != nil)
 
-        let (status, output) = try fixture.run(["build", "--cell", Self.cellID, "--plain"])
+        let (status, output) = try await fixture.run(["build", "--cell", Self.cellID, "--plain"])
         #expect(status == 0, "\(output)")
         let results = try RunResults.load(from: "\(fixture.cache)/runs/latest")
         let build = try #require(results.steps.first { $0.kind == .kernelBuild && $0.scope == Self.cellID })

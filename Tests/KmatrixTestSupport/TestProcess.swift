@@ -1,0 +1,33 @@
+import Foundation
+
+/// A program run to its end by a test, its standard output and error together.
+///
+/// The wait does not hold a thread of Swift's cooperative pool: `waitUntilExit()` in an
+/// async test blocks one of its threads (two on a 2-core machine) for as long as the
+/// program runs, and two tests running kmatrix for a minute each stalled every other test,
+/// whose tool deadlines then expired. Here the process's termination handler resumes the test.
+public enum TestProcess {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           logPrefix: String = "kmatrix-test") async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let log = NSTemporaryDirectory() + "\(logPrefix)-\(UUID().uuidString).out"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+}
