@@ -12,7 +12,7 @@ public struct Kmatrix: AsyncParsableCommand {
             names, options), 3 the host failed (missing tool or source, full disk), 130 interrupted.
             """,
         version: KmatrixVersion.current,
-        subcommands: [RunCommand.self, ListCommand.self, InitCommand.self, PlanCommand.self, DoctorCommand.self, BuildCommand.self, ReportCommand.self, CompareCommand.self, HistoryCommand.self, MergeCommand.self, CICommand.self, CleanCommand.self, CacheCommand.self, CheckDTBCommand.self, BootCommand.self, ShellCommand.self, RootfsCommand.self, InitramfsCommand.self])
+        subcommands: [RunCommand.self, ListCommand.self, InitCommand.self, PlanCommand.self, DoctorCommand.self, BuildCommand.self, ReportCommand.self, CompareCommand.self, HistoryCommand.self, MergeCommand.self, CICommand.self, LavaCommand.self, CleanCommand.self, CacheCommand.self, CheckDTBCommand.self, BootCommand.self, ShellCommand.self, RootfsCommand.self, InitramfsCommand.self])
 
     public init() {}
 }

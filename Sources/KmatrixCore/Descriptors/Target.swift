@@ -10,11 +10,13 @@ public struct Target: Sendable, Equatable, Codable {
     public var userspace: UserspaceSpec
     public var rootDevices: [String: RootDeviceSpec]
     public var qemu: QemuSpec
+    /// How a LAVA lab boots it (`kmatrix lava`); nil: as LAVA's qemu device type.
+    public var lava: LavaSpec?
     /// Where the descriptor came from, for messages; not part of the JSON.
     public var file: String = ""
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case schema, name, description, kernel, deviceTree, console, userspace, rootDevices, qemu
+        case schema, name, description, kernel, deviceTree, console, userspace, rootDevices, qemu, lava
     }
 
     public init(from decoder: any Decoder) throws {
@@ -32,6 +34,7 @@ public struct Target: Sendable, Equatable, Codable {
         rootDevices = try c.decode([String: RootDeviceSpec].self, forKey: .rootDevices)
         guard !rootDevices.isEmpty else { throw decoder.problem("a target needs at least one root device", at: CodingKeys.rootDevices) }
         qemu = try c.decode(QemuSpec.self, forKey: .qemu)
+        lava = try c.decodeIfPresent(LavaSpec.self, forKey: .lava)
         if deviceTree.source == .build, kernel.dtbs.isEmpty {
             throw decoder.problem("deviceTree.source is 'build' but kernel.dtbs is empty", at: CodingKeys.deviceTree)
         }
@@ -52,6 +55,7 @@ public struct Target: Sendable, Equatable, Codable {
         try c.encode(userspace, forKey: .userspace)
         try c.encode(rootDevices, forKey: .rootDevices)
         try c.encode(qemu, forKey: .qemu)
+        try c.encodeIfPresent(lava, forKey: .lava)
     }
 }
 
