@@ -116,17 +116,19 @@ public struct LavaJob: Sendable {
         return binary.hasPrefix(prefix) ? String(binary.dropFirst(prefix.count)) : binary
     }
 
-    /// A monitor test: it starts at the kernel's banner and records `kmatrix-boot` as a
-    /// pass when the marker line appears (with the target's `uname -m` when the descriptor
-    /// names it); the marker line's last field ends it. No marker within the boot's
-    /// allowance fails the job.
+    /// A monitor test: it starts at the kernel's banner and records `KMATRIX-BOOT` as a
+    /// pass when the marker line appears. The words after the marker end the monitor, and
+    /// they include the target's `uname -m` when the descriptor names it: a marker of
+    /// another machine then matches neither pattern nor end, and the monitor fails at EOF
+    /// or its timeout instead of ending without a result. (LAVA tries the end before the
+    /// pattern where both match at one place, so the pattern only looks ahead at them.)
     func testAction(bootSeconds: Int) -> String {
         let marker = BootMarker.prefix
         let split = marker.range(of: "-", options: .backwards)
         let name = split.map { String(marker[..<$0.lowerBound]) } ?? marker
         let result = split.map { String(marker[$0.upperBound...]) } ?? ""
-        var pattern = "(?P<test_case_id>\(NSRegularExpression.escapedPattern(for: name)))-(?P<result>\(NSRegularExpression.escapedPattern(for: result))) arch="
-        if let arch = cell.target.userspace.unameMachine { pattern += NSRegularExpression.escapedPattern(for: arch) + " " }
+        let after = " arch=" + (cell.target.userspace.unameMachine.map { NSRegularExpression.escapedPattern(for: $0) + " " } ?? "")
+        let pattern = "(?P<test_case_id>\(NSRegularExpression.escapedPattern(for: name)))-(?P<result>\(NSRegularExpression.escapedPattern(for: result)))(?=\(after))"
         return """
             - test:
                 timeout:
@@ -134,7 +136,7 @@ public struct LavaJob: Sendable {
                 monitors:
                 - name: kmatrix-boot
                   start: 'Linux version'
-                  end: 'uptime='
+                  end: \(q(after))
                   pattern: \(q(pattern))
                   fixupdict:
                     \(q(result)): pass

@@ -87,7 +87,8 @@ struct LavaJobTests {
         #expect(yaml.contains("url: 'https://lab.example/a/imx6q-acme.dtb'"))
         #expect(yaml.contains("url: 'https://lab.example/a/initramfs.cpio.gz'"))
         #expect(yaml.contains("image_arg: '-kernel {kernel} -append \"console=\(MadeUpBoard.console) panic=-1 rdinit=/init\"'"))
-        #expect(yaml.contains("pattern: '(?P<test_case_id>KMATRIX-BOOT)-(?P<result>OK) arch='"))
+        #expect(yaml.contains("pattern: '(?P<test_case_id>KMATRIX-BOOT)-(?P<result>OK)(?= arch=)'\n"))
+        #expect(yaml.contains("end: ' arch='\n"))
         #expect(yaml.contains("seconds: 120\n"), "the boot allowance is the target's default bootTimeoutSeconds")
     }
 
