@@ -162,4 +162,53 @@ struct LavaJobTests {
         let printed = try await TestProcess.run(binary, ["lava", "--project", repositoryRoot, "--cell", "x86_64-pc/gcc/tiny/initramfs", "--artifact-url", "lab files"])
         #expect(printed.status == 2 && printed.output.contains("--artifact-url 'lab files' is not a URL"), "\(printed.output)")
     }
+
+    /// lava-run (Debian's lava-dispatcher, which Scripts/test installs) boots one default
+    /// cell from the job `kmatrix lava` prints, with a device configuration made from the
+    /// job's context as LAVA's qemu device type makes it; the same job with another
+    /// machine's `uname -m` in its pattern must not pass.
+    static let lavaRunCell = "arm64-virt/gcc/tiny/initramfs"
+    static let dispatcherFolder = Needs.Item("a writable /var/lib/lava/dispatcher (lava-run keeps its files there; CI runs as root)") {
+        FileManager.default.isWritableFile(atPath: "/var/lib/lava/dispatcher")
+    }
+
+    /// lava-run's result lines (`{"lvl": "results", "msg": {"case": ..., "result": ...}}`) as case: result.
+    static func lavaRun(_ job: String, in folder: String) async throws -> (results: [String: String], output: String) {
+        let jobFile = "\(folder)/job.yaml", deviceFile = "\(folder)/device.yaml"
+        try job.write(toFile: jobFile, atomically: true, encoding: .utf8)
+        let device = try TestPython.run(LavaSchema.python, ["\(repositoryRoot)/Tests/Fixtures/lava/qemu-device.py", jobFile])
+        try #require(device.status == 0, "\(device.output)")
+        try device.output.write(toFile: deviceFile, atomically: true, encoding: .utf8)
+        let run = try await TestProcess.run("/usr/bin/lava-run", ["--job-id", "kmatrix-\(UUID().uuidString.prefix(8))", "--output-dir", "\(folder)/out",
+                                                                  "--device", deviceFile, jobFile])
+        var results: [String: String] = [:]
+        for line in run.output.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  object["lvl"] as? String == "results", let message = object["msg"] as? [String: Any],
+                  let name = message["case"] as? String, let result = message["result"] as? String else { continue }
+            results[name] = result
+        }
+        return (results, run.output)
+    }
+
+    @Test(.needs(tools: ["lava-run"], all: [.kmatrixBinary, builtCells, LavaSchema.needed, dispatcherFolder]))
+    func lavaRunBootsACellAndPassesOnTheMarker() async throws {
+        let binary = try #require(TestCache.kmatrixBinary)
+        let cell = try #require(Self.defaultCells.first { $0.id == Self.lavaRunCell })
+        let arch = try #require(cell.target.userspace.unameMachine)
+        let printed = try await TestProcess.run(binary, ["lava", "--project", repositoryRoot, "--cell", cell.id])
+        try #require(printed.status == 0, "\(printed.output)")
+        let folder = NSTemporaryDirectory() + "kmatrix-lava-run-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+
+        let good = try await Self.lavaRun(printed.output, in: folder)
+        #expect(good.results["kmatrix_boot"] == "pass" && good.results["job"] == "pass", "\(good.results)\n\(good.output.suffix(3000))")
+        print("lava-run \(cell.id): \(good.results.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+
+        let otherMachine = printed.output.replacingOccurrences(of: "arch=\(arch) ", with: "arch=not-\(arch) ")
+        #expect(otherMachine != printed.output)
+        let bad = try await Self.lavaRun(otherMachine, in: folder)
+        #expect(bad.results["kmatrix_boot"] == nil && bad.results["job"] == "fail", "\(bad.results)")
+    }
 }
