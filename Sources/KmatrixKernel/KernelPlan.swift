@@ -13,12 +13,18 @@ public struct KernelPlan: Sendable {
     public var jobs: Int?
     /// Wrap compilers in ccache (when it is installed).
     public var ccache: String?
+    /// Send the kernel's compiles to these distcc hosts (`DISTCC_HOSTS` syntax): the
+    /// compiler runs as `distcc <compiler>` (through ccache's `CCACHE_PREFIX` when ccache
+    /// is on). Host tools, preprocessing and links stay local. Not part of any cache key:
+    /// where a compile runs does not change its output.
+    public var distcc: Distcc?
     /// Added to the environment of every command (`CCACHE_DIR`...); wins over the
     /// reproducible defaults.
     public var environment: [String: String?]
 
     public init(cell: Cell, sourceTree: String, buildDirectory: String, jobs: Int?, ccache: String? = nil,
-                environment: [String: String?] = [:]) {
+                distcc: Distcc? = nil, environment: [String: String?] = [:]) {
+        self.distcc = distcc
         self.cell = cell
         self.sourceTree = sourceTree
         self.buildDirectory = buildDirectory
@@ -41,17 +47,36 @@ public struct KernelPlan: Sendable {
         var argv = ["make", "-C", sourceTree, "O=\(buildDirectory)", "ARCH=\(cell.target.kernel.arch)"]
         if let prefix = cell.toolchainArch.crossCompile { argv.append("CROSS_COMPILE=\(prefix)") }
         for (key, value) in cell.makeVariables.sorted(by: { $0.key < $1.key }) { argv.append("\(key)=\(value)") }
-        if let ccache {
+        switch (ccache, distcc) {
+        case (let ccache?, nil):
             argv.append("CC=\(ccache) \(kernelCompiler)")
             argv.append("HOSTCC=\(ccache) gcc")
+        case (let ccache?, _?):
+            // CCACHE_PREFIX would send HOSTCC's compiles away too: host tools are built
+            // by kbuild's own HOSTCC, locally and uncached.
+            argv.append("CC=\(ccache) \(kernelCompiler)")
+        case (nil, let distcc?):
+            argv.append("CC=\(distcc.executable) \(kernelCompiler)")
+        case (nil, nil):
+            break
         }
         if let jobs { argv.append("-j\(jobs)") }
         return Command(argv + targets, environment: commandEnvironment, cleanEnvironment: true)
     }
 
-    /// The reproducible defaults, ccache's settings, then the caller's additions on top.
+    /// The reproducible defaults, ccache's and distcc's settings, then the caller's additions on top.
     public var commandEnvironment: [String: String?] {
-        Self.reproducibleEnvironment.merging(ccacheEnvironment) { _, ccache in ccache }.merging(environment) { _, caller in caller }
+        Self.reproducibleEnvironment.merging(ccacheEnvironment) { _, ccache in ccache }
+            .merging(distccEnvironment) { _, distcc in distcc }
+            .merging(environment) { _, caller in caller }
+    }
+
+    /// `DISTCC_HOSTS`, and ccache's prefix when ccache hands its misses to distcc.
+    var distccEnvironment: [String: String?] {
+        guard let distcc else { return [:] }
+        var environment: [String: String?] = ["DISTCC_HOSTS": distcc.hosts]
+        if ccache != nil { environment["CCACHE_PREFIX"] = distcc.executable }
+        return environment
     }
 
     /// Where ccache logs this build's hits and misses.
@@ -119,4 +144,17 @@ public struct KernelPlan: Sendable {
     /// Where the image lands (first candidate; the build step checks them all).
     public var imagePath: String { "\(buildDirectory)/\(cell.target.kernel.image.paths[0])" }
     public var dtbPaths: [String] { cell.target.kernel.dtbs.map { "\(buildDirectory)/\($0.paths[0])" } }
+}
+
+/// Where a kernel's compiles go besides this machine.
+public struct Distcc: Sendable, Hashable {
+    /// The `distcc` client.
+    public var executable: String
+    /// `DISTCC_HOSTS`: `host[:port][/limit]...`, space-separated.
+    public var hosts: String
+
+    public init(executable: String, hosts: String) {
+        self.executable = executable
+        self.hosts = hosts
+    }
 }

@@ -47,8 +47,9 @@ public func shellQuote(_ word: String) -> String {
 /// changing a cache key; descriptors set such things explicitly (`makeVariables`).
 public enum BuildEnvironment {
     public static let allowed: Set<String> = ["PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "TERM"]
-    /// ccache's own settings (where its cache lives, whether it is off) change speed, not output.
-    public static let allowedPrefixes = ["CCACHE_"]
+    /// ccache's and distcc's own settings (where the cache lives, which hosts compile)
+    /// change speed, not output.
+    public static let allowedPrefixes = ["CCACHE_", "DISTCC_"]
 
     public static func filtered(_ environment: [String: String]) -> [String: String] {
         environment.filter { key, _ in allowed.contains(key) || allowedPrefixes.contains { key.hasPrefix($0) } }
