@@ -126,6 +126,8 @@ struct UpstreamCacheOption: ParsableArguments {
     var cacheFrom: String?
     @Flag(help: "Compile kernels without ccache (it is used, shared by every cell and run, when installed).")
     var noCcache = false
+    @Option(name: .customLong("distcc"), help: ArgumentHelp("Send the kernel compiles to these distcc hosts (DISTCC_HOSTS syntax, e.g. 'build1/8 build2/8'); preprocessing, host tools and links stay here. Not part of any cache key.", valueName: "HOSTS"))
+    var distcc: String?
 
     var path: String? { cacheFrom.map { absolutePath($0, relativeTo: FileManager.default.currentDirectoryPath) } }
 }
@@ -139,6 +141,7 @@ func runPart(_ options: ProjectOptions, _ settings: RunSettings, upstream: Upstr
     settings.command = CommandLine.arguments
     settings.upstreamCache = upstream.path
     settings.ccache = !upstream.noCcache
+    settings.distccHosts = upstream.distcc
     let run = MatrixRun(project: project, cells: cells, workspace: options.workspace, settings: settings)
     return try await SignalScope.cancellingOnSignals { try await run.execute() }
 }

@@ -43,6 +43,7 @@ struct RunCommand: AsyncParsableCommand {
         trials.apply(to: &settings.bootSettings)
         settings.upstreamCache = upstream.path
         settings.ccache = !upstream.noCcache
+        settings.distccHosts = upstream.distcc
         settings.live = !plain && Progress.stdoutIsTerminal
         settings.command = CommandLine.arguments
         settings.outputDirectory = try out.map(Self.outputDirectory)

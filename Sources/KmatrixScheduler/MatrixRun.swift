@@ -24,6 +24,8 @@ public struct RunSettings: Sendable {
     public var upstreamCache: String?
     /// Compile kernels through ccache when it is installed (`--no-ccache` turns it off).
     public var ccache = true
+    /// `DISTCC_HOSTS` for the kernel compiles (`--distcc`); nil compiles here only.
+    public var distccHosts: String?
     /// Where the run directory goes (`run --out`) instead of `<cache>/runs/<id>`: a
     /// self-contained result another machine merges. It leaves `runs/latest` alone.
     public var outputDirectory: String?
@@ -183,7 +185,21 @@ public struct MatrixRun: Sendable {
         return StepContext(project: project, workspace: workspace, settings: settings, runDirectory: runDirectory,
                            kernelSources: kernelSources, busyboxSource: busyboxSource, jobserver: jobserver, cache: cache,
                            upstreamWorkspace: settings.upstreamCache.map { Workspace(root: $0) },
-                           accelerators: accelerators, ccache: settings.ccache ? ProcessRunner.which("ccache") : nil, compilers: CompilerVersions())
+                           accelerators: accelerators, ccache: settings.ccache ? ProcessRunner.which("ccache") : nil,
+                           distcc: try Self.distcc(settings.distccHosts), compilers: CompilerVersions())
+    }
+
+    /// The distcc client for `--distcc HOSTS`: bad input when the hosts are blank, a host
+    /// failure when distcc is not installed.
+    static func distcc(_ hosts: String?) throws(KmatrixError) -> Distcc? {
+        guard let hosts else { return nil }
+        guard !hosts.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw KmatrixError.badInput("--distcc: no hosts given (DISTCC_HOSTS syntax: 'host[:port][/limit] ...')")
+        }
+        guard let executable = ProcessRunner.which("distcc") else {
+            throw KmatrixError.host("--distcc \(hosts): distcc is not installed (apt-get install distcc)")
+        }
+        return Distcc(executable: executable, hosts: hosts)
     }
 
     static func runID(_ date: Date) -> String {

@@ -23,6 +23,7 @@ struct StepContext: Sendable {
     let upstreamWorkspace: Workspace?
     let accelerators: AcceleratorChoice?
     let ccache: String?
+    let distcc: Distcc?
     let compilers: CompilerVersions
 
     var upstream: ArtifactCache? { upstreamWorkspace.map { ArtifactCache(root: $0.cache) } }
@@ -59,7 +60,8 @@ struct StepContext: Sendable {
     /// The cell's kernel commands. Makes join the run's jobserver when they execute; the
     /// commands themselves (what is recorded and planned) carry `-j` with the pool's size.
     func kernelPlan(_ cell: Cell, tree: String) -> KernelPlan {
-        KernelPlan(cell: cell, sourceTree: tree, buildDirectory: workspace.kernelBuild(cell), jobs: settings.jobs, ccache: ccache)
+        KernelPlan(cell: cell, sourceTree: tree, buildDirectory: workspace.kernelBuild(cell), jobs: settings.jobs, ccache: ccache,
+                   distcc: distcc)
     }
 
     func busyboxPlan(_ cell: Cell, tree: String) -> BusyboxPlan {
