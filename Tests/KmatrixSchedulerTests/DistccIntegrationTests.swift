@@ -1,0 +1,162 @@
+import Foundation
+import KmatrixCore
+import KmatrixCrypto
+import KmatrixTestSupport
+import Testing
+
+/// `--distcc HOSTS` with real distcc daemons: two `distccd`, each in a network namespace of
+/// its own behind a veth pair on a private test subnet, compile one tiny kernel. The daemons'
+/// logs show the compiles ran there; the image is byte-identical to a local build in the same
+/// folders (kmatrix pins KBUILD_BUILD_TIMESTAMP/USER/HOST for every build) and has its cache
+/// key: the hosts are not part of it.
+@Suite("distcc, end to end", .serialized)
+struct DistccIntegrationTests {
+    static let cellID = "x86_64-pc/gcc/tiny/initramfs"
+    static let subnet = "10.213.0"
+
+    static var root: Needs.Item { .init("root (network namespaces)") { geteuid() == 0 } }
+
+    @Test(.needs(tools: ["ip", "distcc", "distccd", "x86_64-linux-gnu-gcc"], root, .kmatrixBinary, .unpackedKernel))
+    func tinyKernelCompiledOnTwoDistccHostsIsByteIdenticalToTheLocalBuild() async throws {
+        let testCache = try TestCache.private("distcc")
+        defer { testCache.remove() }
+        try testCache.linkSources()
+        let kmatrix = try #require(TestCache.kmatrixBinary)
+        let common = ["build", "--project", repositoryRoot, "--cache", testCache.root, "--plain", "--no-ccache", "--cell", Self.cellID]
+        // distcc keeps its locks and host states there; it does not make the folder itself.
+        let distccDir = "\(testCache.root)/distcc"
+        try FileManager.default.createDirectory(atPath: distccDir, withIntermediateDirectories: true)
+
+        // The local build first, in the same folders the distcc build then uses (the build
+        // folder's path reaches the image), so the two differ only in where compiles ran.
+        var started = ContinuousClock.now
+        let localBuild = try await TestProcess.run(kmatrix, common, logPrefix: "kmatrix-distcc-local")
+        let localTime = ContinuousClock.now - started
+        try #require(localBuild.status == 0, "kmatrix build (local): \(localBuild.output)")
+        let localKey = try onlyKernelEntry(testCache)
+        let localSum = try #require(sha256("\(testCache.root)/cache/kernel.build/\(localKey)/bzImage"), "no local image")
+        try FileManager.default.removeItem(atPath: "\(testCache.root)/cache/kernel.build/\(localKey)")
+        try FileManager.default.removeItem(atPath: "\(testCache.root)/build")
+
+        // distccd drops root for its own user: its logs live in a folder it can write.
+        let logs = "/tmp/kmatrix-distcc-logs-\(getpid())"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        defer { try? FileManager.default.removeItem(atPath: logs) }
+        let network = TestNetwork(names: ["kmxdcc2", "kmxdcc3"], subnet: Self.subnet)
+        defer { network.tearDown() }
+        // The daemons and their workers, found by the log folder on their command lines.
+        // SIGKILL: they inherit the test process's blocked SIGTERM.
+        var daemons: [Process] = []
+        defer {
+            for pid in processesMentioning(logs) { kill(pid_t(pid), SIGKILL) }
+            for daemon in daemons { daemon.waitUntilExit() }
+        }
+        try network.setUp()
+        var logFiles: [String] = []
+        for (index, namespace) in network.names.enumerated() {
+            let log = "\(logs)/\(namespace).log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil, attributes: [.posixPermissions: 0o666])
+            let daemon = Process()
+            daemon.executableURL = URL(fileURLWithPath: try #require(ProcessRunner.which("ip")))
+            daemon.arguments = ["netns", "exec", namespace, "env", "PATH=/usr/local/bin:/usr/bin:/bin",
+                                try #require(ProcessRunner.which("distccd")), "--daemon", "--no-detach",
+                                "--allow", "\(Self.subnet).0/24", "--listen", network.address(index), "--log-file", log, "--verbose"]
+            try daemon.run()
+            daemons.append(daemon)
+            logFiles.append(log)
+        }
+        try await waitUntilListening(network.names.indices.map(network.address))
+
+        let hosts = network.names.indices.map { "\(network.address($0))/2" }.joined(separator: " ")
+        started = ContinuousClock.now
+        let build = try await TestProcess.run(kmatrix, common + ["--jobs", "4", "--distcc", hosts],
+                                              environment: ["DISTCC_DIR": distccDir], logPrefix: "kmatrix-distcc")
+        let distccTime = ContinuousClock.now - started
+        #expect(build.status == 0, "kmatrix build --distcc: \(build.output)")
+
+        let counts = try logFiles.map { log in
+            try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("COMPILE_OK") }.count
+        }
+        print("distcc: remote compiles per host \(zip(network.names.indices.map(network.address), counts).map { "\($0)=\($1)" }.joined(separator: " ")), "
+              + "total \(counts.reduce(0, +)); local build \(localTime), distcc build \(distccTime)")
+        #expect(counts.reduce(0, +) > 0, "no compile reached a distcc daemon")
+
+        // Same key: the hosts are not part of it.
+        let key = try onlyKernelEntry(testCache)
+        #expect(key == localKey)
+        let remoteSum = try #require(sha256("\(testCache.root)/cache/kernel.build/\(key)/bzImage"), "no image from the distcc build")
+        print("distcc: bzImage sha256 via distcc \(remoteSum), local \(localSum) (key \(key))")
+        #expect(remoteSum == localSum)
+    }
+
+    func onlyKernelEntry(_ cache: TestCache) throws -> String {
+        let entries = try FileManager.default.contentsOfDirectory(atPath: "\(cache.root)/cache/kernel.build").filter { !$0.hasPrefix(".") }
+        return try #require(entries.count == 1 ? entries.first : nil, "kernel.build entries: \(entries)")
+    }
+
+    func sha256(_ path: String) -> String? {
+        FileManager.default.contents(atPath: path).map { SHA256.hex($0) }
+    }
+
+    /// Until each daemon accepts connections on port 3632 (at most 10 s).
+    func waitUntilListening(_ addresses: [String]) async throws {
+        for address in addresses {
+            var ready = false
+            for _ in 0..<100 where !ready {
+                ready = (try? TestNetwork.run(["/bin/bash", "-c", "exec 3<>/dev/tcp/\(address)/3632"])) != nil
+                if !ready { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            try #require(ready, "distccd on \(address) does not listen")
+        }
+    }
+}
+
+/// Network namespaces joined to this host by veth pairs: the host is `<subnet>.1` on every
+/// pair (a point-to-point address per peer), namespace `i` is `<subnet>.(i+2)`.
+struct TestNetwork {
+    let names: [String]
+    let subnet: String
+
+    func address(_ index: Int) -> String { "\(subnet).\(index + 2)" }
+    func hostSide(_ index: Int) -> String { "\(names[index])h" }
+
+    func setUp() throws {
+        tearDown()  // what an earlier, killed run left
+        for (index, name) in names.enumerated() {
+            let inner = "\(name)n"
+            try Self.run(["ip", "netns", "add", name])
+            try Self.run(["ip", "link", "add", hostSide(index), "type", "veth", "peer", "name", inner])
+            try Self.run(["ip", "link", "set", inner, "netns", name])
+            try Self.run(["ip", "addr", "add", "\(subnet).1", "peer", address(index), "dev", hostSide(index)])
+            try Self.run(["ip", "link", "set", hostSide(index), "up"])
+            try Self.run(["ip", "netns", "exec", name, "ip", "addr", "add", "\(address(index))/24", "dev", inner])
+            try Self.run(["ip", "netns", "exec", name, "ip", "link", "set", inner, "up"])
+            try Self.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"])
+        }
+    }
+
+    /// Deleting a namespace deletes its end of the pair, and with it the host's end.
+    func tearDown() {
+        for (index, name) in names.enumerated() {
+            _ = try? Self.run(["ip", "netns", "del", name])
+            _ = try? Self.run(["ip", "link", "del", hostSide(index)])
+        }
+    }
+
+    @discardableResult
+    static func run(_ argv: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : (ProcessRunner.which(argv[0]) ?? argv[0]))
+        process.arguments = Array(argv.dropFirst())
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CommandFailed(description: "\(argv.joined(separator: " ")): \(output)") }
+        return output
+    }
+}
+
+struct CommandFailed: Error, CustomStringConvertible { var description: String }
