@@ -218,7 +218,7 @@ public struct KernelBuildInputs: Sendable, Hashable, Codable {
     }
 
     public var fingerprint: String {
-        var lines = ["kmatrix-kernel-build-2", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
+        var lines = ["kmatrix-kernel-build-3", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
                      "compiler=\(toolchain.compilerName)", "version=\(toolchain.version)", "config=\(configSHA256)",
                      "image=\(imageTarget)", "modules=\(modules)"]
         lines += toolchain.toolLines

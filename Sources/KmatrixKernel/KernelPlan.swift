@@ -38,6 +38,11 @@ public struct KernelPlan: Sendable {
         "KBUILD_BUILD_TIMESTAMP": "Thu Jan  1 00:00:00 UTC 1970",
         "KBUILD_BUILD_USER": "kmatrix",
         "KBUILD_BUILD_HOST": "kmatrix",
+        // Without it the `#N` of the version string counts the links made in this build
+        // folder: a build made again in a used folder (an evicted entry, a stale config
+        // configured again, an edit reverted after a `cache prune`) gave another image
+        // for the same key.
+        "KBUILD_BUILD_VERSION": "1",
         "KCONFIG_NOTIMESTAMP": "1",
         "LC_ALL": "C",
     ]
