@@ -42,7 +42,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.bootSettings.earlycon = earlycon
         trials.apply(to: &settings.bootSettings)
         settings.upstreamCache = upstream.path
-        settings.ccache = !upstream.noCcache
+        settings.ccache = upstream.ccache
         settings.distccHosts = upstream.distcc
         settings.live = !plain && Progress.stdoutIsTerminal
         settings.command = CommandLine.arguments

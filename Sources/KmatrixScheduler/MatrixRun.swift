@@ -22,8 +22,8 @@ public struct RunSettings: Sendable {
     public var bootSettings = BootSettings()
     /// A read-only cache consulted before building (`--cache-from`).
     public var upstreamCache: String?
-    /// Compile kernels through ccache when it is installed (`--no-ccache` turns it off).
-    public var ccache = true
+    /// Compile kernels through ccache when it is installed (`--ccache`; off by default).
+    public var ccache = false
     /// `DISTCC_HOSTS` for the kernel compiles (`--distcc`); nil compiles here only.
     public var distccHosts: String?
     /// Where the run directory goes (`run --out`) instead of `<cache>/runs/<id>`: a
