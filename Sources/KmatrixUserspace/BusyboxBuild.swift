@@ -96,6 +96,9 @@ public enum BusyboxBuilder {
         }
         // A static busybox links the target's libc.a; gcc prints the bare name when it has none.
         let libc = try await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(30))
+        guard libc.termination.succeeded else {
+            throw .host("\(compiler) -print-file-name=libc.a: \(libc.termination)\(libc.standardError.isEmpty ? "" : ": \(libc.standardError)")")
+        }
         guard libc.standardOutput.hasPrefix("/") else {
             let install = libcPackage.map { "install \($0)" } ?? "install the static C library for \(debianArch) (the toolchain's libcPackage)"
             throw .host("\(compiler) finds no static C library (libc.a) for \(debianArch): \(install)")

@@ -17,7 +17,7 @@ extension BootRunnerTests {
 
     @Test(BootFixtures.needs)
     func endlessConsoleIsCutAndTimesOut() async throws {
-        let initrd = try BootFixtures.initramfs(Self.chattyInit)
+        let initrd = try await BootFixtures.initramfs(Self.chattyInit)
         let folder = (initrd as NSString).deletingLastPathComponent
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let target = try BootFixtures.target()

@@ -38,14 +38,14 @@ enum BootFixtures {
 
     /// A gzip'd newc initramfs in a fresh folder: `/init` from `source`, or just a text
     /// file when `source` is nil (no init at all). Returns its path.
-    static func initramfs(_ source: String?) throws -> String {
+    static func initramfs(_ source: String?) async throws -> String {
         let folder = NSTemporaryDirectory() + "kmatrix-boot-test-\(UUID().uuidString)"
         let root = folder + "/root"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var entries = ["."]
         if let source {
             try source.write(toFile: folder + "/init.c", atomically: true, encoding: .utf8)
-            try shell(["gcc", "-static", "-O1", "-o", root + "/init", folder + "/init.c"])
+            try await shell(["gcc", "-static", "-O1", "-o", root + "/init", folder + "/init.c"])
             entries.append("init")
         } else {
             try "no init here\n".write(toFile: root + "/README", atomically: true, encoding: .utf8)
@@ -54,16 +54,16 @@ enum BootFixtures {
         let list = folder + "/list"
         try entries.joined(separator: "\n").appending("\n").write(toFile: list, atomically: true, encoding: .utf8)
         let archive = folder + "/initramfs.cpio"
-        try shell(["sh", "-c", "cd \"$1\" && cpio -o -H newc --quiet < \"$2\" > \"$3\"", "sh", root, list, archive])
+        try await shell(["sh", "-c", "cd \"$1\" && cpio -o -H newc --quiet < \"$2\" > \"$3\"", "sh", root, list, archive])
         return archive
     }
 
-    static func shell(_ argv: [String]) throws {
+    static func shell(_ argv: [String]) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ProcessRunner.which(argv[0]) ?? argv[0])
         process.arguments = Array(argv.dropFirst())
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         guard process.terminationStatus == 0 else {
             throw KmatrixError(.hostFailure, "\(argv.joined(separator: " ")) failed with status \(process.terminationStatus)")
         }
@@ -101,7 +101,7 @@ struct BootRunnerTests {
     }
 
     @Test func passes() async throws {
-        let initrd = try BootFixtures.initramfs(BootFixtures.passInit)
+        let initrd = try await BootFixtures.initramfs(BootFixtures.passInit)
         let log = BootFixtures.logPath(for: initrd)
         let record = await BootRunner.run(try BootFixtures.invocation(initrd: initrd), logPath: log, timeouts: timeouts)
         #expect(record.outcome == .pass, "\(record.reason)\n\(record.lastLines.joined(separator: "\n"))")
@@ -124,7 +124,7 @@ struct BootRunnerTests {
     }
 
     @Test func initramfsWithoutInitPanics() async throws {
-        let initrd = try BootFixtures.initramfs(nil)
+        let initrd = try await BootFixtures.initramfs(nil)
         let record = await BootRunner.run(try BootFixtures.invocation(initrd: initrd), logPath: BootFixtures.logPath(for: initrd), timeouts: timeouts)
         #expect(record.outcome == .panic, "\(record.reason)")
         #expect(record.reason.contains("Kernel panic - not syncing"))
@@ -137,7 +137,7 @@ struct BootRunnerTests {
     }
 
     @Test func initThatExitsIsInitFailed() async throws {
-        let initrd = try BootFixtures.initramfs(BootFixtures.exitInit)
+        let initrd = try await BootFixtures.initramfs(BootFixtures.exitInit)
         let record = await BootRunner.run(try BootFixtures.invocation(initrd: initrd), logPath: BootFixtures.logPath(for: initrd), timeouts: timeouts)
         #expect(record.outcome == .initFailed, "\(record.reason)")
         #expect(record.reason.contains("Attempted to kill init"))
@@ -145,7 +145,7 @@ struct BootRunnerTests {
     }
 
     @Test func guestThatHangsAfterBootIsAHangOnceItIsIdle() async throws {
-        let initrd = try BootFixtures.initramfs(BootFixtures.hangInit)
+        let initrd = try await BootFixtures.initramfs(BootFixtures.hangInit)
         // The silence deadline is far away: the idle guest must be reported long before it.
         let record = await BootRunner.run(try BootFixtures.invocation(initrd: initrd), logPath: BootFixtures.logPath(for: initrd),
                                           timeouts: BootTimeouts(total: 90, silence: 60, idle: 3))
@@ -161,7 +161,7 @@ struct BootRunnerTests {
     }
 
     @Test func silenceMakesAHangWithoutTheIdleCheck() async throws {
-        let initrd = try BootFixtures.initramfs(BootFixtures.hangInit)
+        let initrd = try await BootFixtures.initramfs(BootFixtures.hangInit)
         // Long enough that a kernel slowed by a busy host does not pause that long while it
         // boots: the silence that decides is the one after init's last line.
         let silence = 10.0
@@ -179,7 +179,7 @@ struct BootRunnerTests {
     }
 
     @Test func consoleOnTheWrongDeviceIsNoConsoleOutput() async throws {
-        let initrd = try BootFixtures.initramfs(BootFixtures.hangInit)
+        let initrd = try await BootFixtures.initramfs(BootFixtures.hangInit)
         let invocation = try BootFixtures.invocation(initrd: initrd) { $0.console.device = "ttyS1" }
         let record = await BootRunner.run(invocation, logPath: BootFixtures.logPath(for: initrd),
                                           timeouts: BootTimeouts(total: 90, silence: 60, idle: 3))
@@ -192,7 +192,7 @@ struct BootRunnerTests {
     }
 
     @Test func qemuRefusingAnArgumentIsQemuError() async throws {
-        let initrd = try BootFixtures.initramfs(BootFixtures.passInit)
+        let initrd = try await BootFixtures.initramfs(BootFixtures.passInit)
         let invocation = try BootFixtures.invocation(initrd: initrd) { $0.qemu.args = ["-no-such-option"] }
         let record = await BootRunner.run(invocation, logPath: BootFixtures.logPath(for: initrd), timeouts: timeouts)
         #expect(record.outcome == .qemuError, "\(record.reason)")
@@ -205,7 +205,7 @@ struct BootRunnerTests {
     }
 
     @Test func missingQemuBinaryIsQemuError() async throws {
-        let initrd = try BootFixtures.initramfs(nil)
+        let initrd = try await BootFixtures.initramfs(nil)
         let invocation = try BootFixtures.invocation(initrd: initrd) { $0.qemu.binary = "qemu-system-does-not-exist" }
         let record = await BootRunner.run(invocation, logPath: BootFixtures.logPath(for: initrd), timeouts: timeouts)
         #expect(record.outcome == .qemuError)

@@ -14,7 +14,7 @@ import Testing
 struct DiskSnapshotTests {
     /// Runs the boot's QEMU halted (`-S`) with the monitor on stdin, writes 4 KiB of 0xAB
     /// at offset 0 of the root drive, quits; returns the monitor's transcript.
-    func writeThroughQemu(_ invocation: QemuInvocation) throws -> String {
+    func writeThroughQemu(_ invocation: QemuInvocation) async throws -> String {
         var argv = invocation.command.argv
         let serial = try #require(argv.firstIndex(of: "-serial"))
         argv.replaceSubrange(serial...(serial + 1), with: ["-serial", "none", "-monitor", "stdio"])
@@ -30,8 +30,8 @@ struct DiskSnapshotTests {
         process.standardError = output
         try process.run()
         input.fileHandleForWriting.write(Data("qemu-io \(id) \"write -P 0xab 0 4096\"\nquit\n".utf8))
-        let transcript = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let transcript = String(decoding: await output.fileHandleForReading.readAll(), as: UTF8.self)
+        await process.exited()
         return transcript
     }
 
@@ -40,7 +40,7 @@ struct DiskSnapshotTests {
     }
 
     @Test("A write to the root disk leaves the image's sha256 unchanged (and changes it without snapshot=on)")
-    func guestWritesNeverReachTheImage() throws {
+    func guestWritesNeverReachTheImage() async throws {
         let project = try Project.load(root: repositoryRoot)
         let target = try #require(project.targets["x86_64-pc"])
         let device = try #require(target.rootDevices.values.first { $0.kind == .disk })
@@ -53,13 +53,13 @@ struct DiskSnapshotTests {
         let before = try sha256(image)
 
         var invocation = QemuInvocation(target: target, rootDevice: device, kernel: TeardownFixtures.probeKernel, disk: image)
-        let transcript = try writeThroughQemu(invocation)
+        let transcript = try await writeThroughQemu(invocation)
         #expect(transcript.contains("wrote 4096/4096 bytes"), "QEMU did not write: \(transcript)")
         #expect(try sha256(image) == before, "the image changed under snapshot=on")
 
         // The control: the same write without the snapshot does reach the file.
         invocation.diskSnapshot = false
-        let control = try writeThroughQemu(invocation)
+        let control = try await writeThroughQemu(invocation)
         #expect(control.contains("wrote 4096/4096 bytes"), "QEMU did not write: \(control)")
         #expect(try sha256(image) != before, "the control write did not reach the image: the check proves nothing")
     }

@@ -15,14 +15,14 @@ import Testing
 }))
 struct FlakyBootTests {
     /// Runs `debugfs -w -R request image`; its stderr holds its complaints.
-    func debugfs(_ image: String, _ request: String) throws {
+    func debugfs(_ image: String, _ request: String) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(ProcessRunner.which("debugfs")))
         process.arguments = ["-w", "-R", request, image]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 0, "debugfs \(request)")
     }
 
@@ -43,7 +43,7 @@ struct FlakyBootTests {
         defer { #expect((try? SHA256.hex(fileAt: fixture)) == fixtureSHA, "the test changed the fixture \(fixture)") }
         FileManager.default.createFile(atPath: image, contents: try Data(contentsOf: URL(fileURLWithPath: fixture)))
         try #require((try FileManager.default.attributesOfItem(atPath: image)[.type] as? FileAttributeType) == .typeRegular)
-        try debugfs(image, "dump /init \(original)")
+        try await debugfs(image, "dump /init \(original)")
         try """
             #!/bin/sh
             # kmatrix test: fails the first boot, passes the next ones.
@@ -55,10 +55,10 @@ struct FlakyBootTests {
 
             """.write(toFile: flaky, atomically: true, encoding: .utf8)
         for file in [original, flaky] { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file) }
-        try debugfs(image, "rm /init")
-        try debugfs(image, "write \(flaky) /init")
-        try debugfs(image, "write \(original) /init.real")
-        for path in ["/init", "/init.real"] { try debugfs(image, "sif \(path) mode 0100755") }
+        try await debugfs(image, "rm /init")
+        try await debugfs(image, "write \(flaky) /init")
+        try await debugfs(image, "write \(original) /init.real")
+        for path in ["/init", "/init.real"] { try await debugfs(image, "sif \(path) mode 0100755") }
 
         var invocation = QemuInvocation(target: cell.target, rootDevice: cell.rootDevice, kernel: kernel, disk: image)
         invocation.diskSnapshot = false

@@ -22,7 +22,7 @@ struct ShellDiskTests {
         exit 0
         """
 
-    func shell(keepChanges: String?, hang: Bool = false) throws -> (image: String, before: String, status: Int32, folder: String) {
+    func shell(keepChanges: String?, hang: Bool = false) async throws -> (image: String, before: String, status: Int32, folder: String) {
         let (project, qemu) = try TeardownFixtures.standIn(Self.writingQemu, target: "arm64-virt", replacing: "qemu-system-aarch64",
                                                            flag: hang ? "hang" : nil)
         let folder = project.root
@@ -47,16 +47,16 @@ struct ShellDiskTests {
             // The console is attached: QEMU shares kmatrix's group and is registered alone.
             let kmatrix = process.processIdentifier
             func started() -> Bool { ProcessTable.all().contains { $0.pid != kmatrix && $0.commandLine.contains(qemu) } }
-            for _ in 0..<600 where !started() { usleep(50_000) }
+            for _ in 0..<600 where !started() { try await Task.sleep(for: .milliseconds(50)) }
             #expect(started(), "the stand-in never started")
             kill(kmatrix, SIGTERM)
         }
-        process.waitUntilExit()
+        await process.exited()
         return (image, before, process.terminationStatus, folder)
     }
 
-    @Test func aCopyIsBootedAndRemoved() throws {
-        let run = try shell(keepChanges: nil)
+    @Test func aCopyIsBootedAndRemoved() async throws {
+        let run = try await shell(keepChanges: nil)
         defer { try? FileManager.default.removeItem(atPath: run.folder) }
         #expect(run.status == 0)
         #expect(try SHA256.hex(fileAt: run.image) == run.before, "the built image changed")
@@ -64,23 +64,23 @@ struct ShellDiskTests {
         #expect(runs.allSatisfy { !$0.hasPrefix("shell-") }, "the copy was left behind: \(runs)")
     }
 
-    @Test func signalledShellLeavesNothing() throws {
-        let run = try shell(keepChanges: nil, hang: true)
+    @Test func signalledShellLeavesNothing() async throws {
+        let run = try await shell(keepChanges: nil, hang: true)
         defer { try? FileManager.default.removeItem(atPath: run.folder) }
         #expect(run.status == 143)
         var left = ProcessTable.left(groups: [], marker: run.folder)
         for _ in 0..<200 where !left.isEmpty {
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
             left = ProcessTable.left(groups: [], marker: run.folder)
         }
         #expect(left.isEmpty, "left behind: \(left.map(\.commandLine))")
         #expect(try SHA256.hex(fileAt: run.image) == run.before)
     }
 
-    @Test func keepChangesKeepsThemInTheNamedFile() throws {
+    @Test func keepChangesKeepsThemInTheNamedFile() async throws {
         let kept = NSTemporaryDirectory() + "kmatrix-kept-\(UUID().uuidString).ext2"
         defer { try? FileManager.default.removeItem(atPath: kept) }
-        let run = try shell(keepChanges: kept)
+        let run = try await shell(keepChanges: kept)
         defer { try? FileManager.default.removeItem(atPath: run.folder) }
         #expect(run.status == 0)
         #expect(try SHA256.hex(fileAt: run.image) == run.before, "the built image changed")

@@ -164,7 +164,7 @@ struct TeardownTests {
     @Test("SIGINT to `boot` of a real hanging guest: QEMU gone, status 130",
           BootFixtures.needs)
     func interruptRealBoot() async throws {
-        let initrd = try BootFixtures.initramfs(BootFixtures.hangInit)
+        let initrd = try await BootFixtures.initramfs(BootFixtures.hangInit)
         let folder = (initrd as NSString).deletingLastPathComponent
         let session = try launch(["boot", "--project", repositoryRoot, "--cache", "\(folder)/cache", "--target", "x86_64-pc",
                                   "--kernel", Self.probeKernel, "--initrd", initrd, "--accel", "tcg",
@@ -224,8 +224,8 @@ struct TeardownTests {
         second.standardOutput = pipe
         second.standardError = pipe
         try second.run()
-        let said = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        second.waitUntilExit()
+        let said = String(decoding: await pipe.fileHandleForReading.readAll(), as: UTF8.self)
+        await second.exited()
         #expect(second.terminationStatus == 3, "\(said)")
         #expect(said.contains("another kmatrix run (pid \(build.process.processIdentifier))"), "\(said)")
         kill(build.process.processIdentifier, SIGTERM)

@@ -11,7 +11,7 @@ private let dtcPath = ["/usr/bin/dtc", "/bin/dtc"].first { FileManager.default.i
 @Suite("check-dtb", .needs(tools: ["dtc"]))
 struct CheckDTBCommandTests {
     /// A project with the made-up board's file added, and the board's DTS compiled by dtc.
-    func boardProject(dts: String = MadeUpBoard.dts) throws -> (ScratchProject, String) {
+    func boardProject(dts: String = MadeUpBoard.dts) async throws -> (ScratchProject, String) {
         let project = try ScratchProject()
         try project.write("Targets/acme-imx6q.json", MadeUpBoard.json)
         try project.write("board.dts", dts)
@@ -19,13 +19,13 @@ struct CheckDTBCommandTests {
         process.executableURL = URL(fileURLWithPath: try #require(dtcPath))
         process.arguments = ["-q", "-I", "dts", "-O", "dtb", "-o", "\(project.root)/board.dtb", "\(project.root)/board.dts"]
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 0)
         return (project, "\(project.root)/board.dtb")
     }
 
     @Test func targetOptionPicksTheDescriptor() async throws {
-        let (project, dtb) = try boardProject()
+        let (project, dtb) = try await boardProject()
         defer { project.remove() }
         #expect(await KmatrixMain.run(["check-dtb", dtb, "--project", project.root, "--target", "acme-imx6q", "--json"]) == 0)
         // Another target's root compatible: the check fails (exit 1), it is not bad input.
@@ -33,7 +33,7 @@ struct CheckDTBCommandTests {
     }
 
     @Test func selectionsOtherThanOneTargetAreBadInput() async throws {
-        let (project, dtb) = try boardProject()
+        let (project, dtb) = try await boardProject()
         defer { project.remove() }
         #expect(await KmatrixMain.run(["check-dtb", dtb, "--project", project.root, "--target", "sparc"]) == 2)
         #expect(await KmatrixMain.run(["check-dtb", dtb, "--project", project.root, "--target", "acme-imx6q", "--target", "arm64-virt"]) == 2)

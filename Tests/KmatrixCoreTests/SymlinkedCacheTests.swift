@@ -12,7 +12,7 @@ struct SymlinkedCacheTests {
     let scratch = NSTemporaryDirectory() + "kmatrix-symlinked-\(UUID().uuidString)"
 
     /// A tarball of `pkg-1.0/` with a Makefile, a nested file and a symlink inside.
-    func fixture() throws -> String {
+    func fixture() async throws -> String {
         let fm = FileManager.default
         try fm.createDirectory(atPath: "\(scratch)/in/pkg-1.0/scripts", withIntermediateDirectories: true)
         try "all:\n".write(toFile: "\(scratch)/in/pkg-1.0/Makefile", atomically: true, encoding: .utf8)
@@ -23,7 +23,7 @@ struct SymlinkedCacheTests {
         process.arguments = ["tar", "czf", "\(scratch)/pkg.tar.gz", "pkg-1.0"]
         process.currentDirectoryURL = URL(fileURLWithPath: "\(scratch)/in")
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 0)
         try fm.createDirectory(atPath: "\(scratch)/real-cache", withIntermediateDirectories: true)
         try fm.createSymbolicLink(atPath: "\(scratch)/cache-link", withDestinationPath: "\(scratch)/real-cache")
@@ -33,7 +33,7 @@ struct SymlinkedCacheTests {
     @Test(.needs(tools: ["tar"]))
     func sourceTreeUnpacksIntoASymlinkedWorkspace() async throws {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let tarball = try fixture()
+        let tarball = try await fixture()
         let source = ResolvedSource(kind: .tarball, path: tarball, sha256: String(repeating: "ab", count: 32), bytes: 0)
         let tree = try await SourceTree.prepare(source, workspace: Workspace(root: "\(scratch)/cache-link"), name: "pkg")
         #expect(FileManager.default.fileExists(atPath: "\(tree)/Makefile"))
@@ -42,9 +42,9 @@ struct SymlinkedCacheTests {
     }
 
     @Test(.needs(tools: ["tar"]))
-    func extractorAcceptsADestinationThroughASymlink() throws {
+    func extractorAcceptsADestinationThroughASymlink() async throws {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let tarball = try fixture()
+        let tarball = try await fixture()
         let summary = try TarballExtractor.extract(tarball, into: "\(scratch)/cache-link/out", stripComponents: 1)
         #expect(summary.entries == 4)
         #expect(FileManager.default.fileExists(atPath: "\(scratch)/real-cache/out/scripts/tool"))

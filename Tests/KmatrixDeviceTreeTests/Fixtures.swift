@@ -38,7 +38,7 @@ enum DTFixtures {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        process.waitUntilExit()  // dtc, cc and a QEMU dumpdtb: under a second
         guard process.terminationStatus == 0 else {
             let message = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             throw ToolFailure(description: "\(argv.joined(separator: " ")): \(message)")

@@ -104,7 +104,7 @@ struct KernelBuildIntegrationTests {
         // folder, from the same (shared, read-only) source path so no command changes.
         let tree = try #require(TestCache.shared.unpackedKernel)
         let build = cache.workspace.kernelBuild(cell)
-        try cache.copy(try #require(TestCache.shared.builtKernel(cell)), to: build)
+        try await cache.copy(try #require(TestCache.shared.builtKernel(cell)), to: build)
         let output = "\(build)-artifacts"
         let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build,
                               jobs: ProcessInfo.processInfo.activeProcessorCount, ccache: ProcessRunner.which("ccache"))

@@ -73,7 +73,7 @@ struct CacheFaultTests {
         process.executableURL = URL(fileURLWithPath: arguments.first == "-u" ? "/bin/umount" : "/bin/mount")
         process.arguments = arguments.first == "-u" ? Array(arguments.dropFirst()) : arguments
         guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
+        process.waitUntilExit()  // mount and umount return at once; a defer cannot await
         return process.terminationStatus
     }
 

@@ -29,14 +29,14 @@ struct CacheTransferTests {
         [("kernel.build", String(repeating: "a", count: 64)), ("rootfs", String(repeating: "b", count: 64))]
     }
 
-    func run(_ argv: [String]) throws -> Int32 {
+    func run(_ argv: [String]) async throws -> Int32 {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = argv
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        p.waitUntilExit()
+        await p.exited()
         return p.terminationStatus
     }
 
@@ -87,14 +87,14 @@ struct CacheTransferTests {
         // Unpacked, one byte of the image changed (same size), packed again with tar.
         let unpacked = "\(source.root)/unpacked"
         try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-        #expect(try run(["tar", "-xzf", archive, "-C", unpacked]) == 0)
+        #expect(try await run(["tar", "-xzf", archive, "-C", unpacked]) == 0)
         let image = "\(unpacked)/kernel.build/\(String(repeating: "a", count: 64))/Image"
-        #expect(try run(["chmod", "-R", "u+w", unpacked]) == 0)
+        #expect(try await run(["chmod", "-R", "u+w", unpacked]) == 0)
         var bytes = try #require(FileManager.default.contents(atPath: image))
         bytes[1000] ^= 0xff
         try bytes.write(to: URL(fileURLWithPath: image))
         let tampered = "\(source.root)/tampered.tar.gz"
-        #expect(try run(["tar", "-czf", tampered, "-C", unpacked, "."]) == 0)
+        #expect(try await run(["tar", "-czf", tampered, "-C", unpacked, "."]) == 0)
         let destination = ArtifactCache(root: target.workspace.cache)
         let error = await #expect(throws: KmatrixError.self) { try await CacheTransfer.importArchive(tampered, into: destination) }
         #expect(error?.kind == .badInput)
@@ -110,7 +110,7 @@ struct CacheTransferTests {
         defer { target.remove() }
         let archive = "\(target.root)/other.tar.gz"
         try "hello".write(toFile: "\(target.root)/README", atomically: true, encoding: .utf8)
-        #expect(try run(["tar", "-czf", archive, "-C", target.root, "README"]) == 0)
+        #expect(try await run(["tar", "-czf", archive, "-C", target.root, "README"]) == 0)
         let error = await #expect(throws: KmatrixError.self) {
             try await CacheTransfer.importArchive(archive, into: ArtifactCache(root: target.workspace.cache))
         }

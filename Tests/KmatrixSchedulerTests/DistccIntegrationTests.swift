@@ -82,17 +82,23 @@ struct DistccIntegrationTests {
 
         let hosts = network.names.indices.map { "\(network.address($0))/2" }.joined(separator: " ")
         started = ContinuousClock.now
+        // No fallback: a compile distcc cannot send fails the build, with distcc's reason in
+        // its client log, instead of running here unseen (a cold CI run once counted no remote
+        // compile at all and said nothing of why).
+        let clientLog = "\(distccDir)/client.log"
         let build = try await TestProcess.run(kmatrix, common + ["--jobs", "4", "--distcc", hosts],
-                                              environment: ["DISTCC_DIR": distccDir], logPrefix: "kmatrix-distcc")
+                                              environment: ["DISTCC_DIR": distccDir, "DISTCC_FALLBACK": "0", "DISTCC_LOG": clientLog],
+                                              logPrefix: "kmatrix-distcc")
         let distccTime = ContinuousClock.now - started
-        try #require(build.status == 0, "kmatrix build --distcc: \(build.output)")
+        let clientTail = ((try? String(contentsOfFile: clientLog, encoding: .utf8)) ?? "(no client log)").split(separator: "\n").suffix(20).joined(separator: "\n")
+        try #require(build.status == 0, "kmatrix build --distcc: \(build.output)\ndistcc client log, last lines:\n\(clientTail)")
 
         let counts = try logFiles.map { log in
             try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("COMPILE_OK") }.count
         }
         print("distcc: remote compiles per host \(zip(network.names.indices.map(network.address), counts).map { "\($0)=\($1)" }.joined(separator: " ")), "
               + "total \(counts.reduce(0, +)) of \(removed) objects removed; local build \(localTime), distcc rebuild \(distccTime)")
-        #expect(counts.reduce(0, +) > 0, "no compile reached a distcc daemon")
+        #expect(counts.reduce(0, +) > 0, "no compile reached a distcc daemon; distcc client log, last lines:\n\(clientTail)")
 
         // Same key: the hosts are not part of it.
         let key = try onlyKernelEntry(testCache)
@@ -166,7 +172,7 @@ struct TestNetwork {
         process.standardError = pipe
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        process.waitUntilExit()  // ip returns at once
         guard process.terminationStatus == 0 else { throw CommandFailed(description: "\(argv.joined(separator: " ")): \(output)") }
         return output
     }

@@ -7,11 +7,11 @@ import Testing
 @Suite("doctor summary")
 struct DoctorSummaryTests {
     @Test(.needs(.kmatrixBinary))
-    func anEmptyCacheReportsTheMissingBusyboxSourceInTheSummary() throws {
+    func anEmptyCacheReportsTheMissingBusyboxSourceInTheSummary() async throws {
         let cache = try TestCache.private("doctor-empty")
         defer { cache.remove() }
         let cell = "x86_64-pc/gcc/tiny/initramfs"
-        let text = try runKmatrix(["doctor", "--project", repositoryRoot, "--cache", cache.root, "--cell", cell])
+        let text = try await runKmatrix(["doctor", "--project", repositoryRoot, "--cache", cache.root, "--cell", cell])
         #expect(text.status == 3, "a cell cannot run without its busybox source: \(text.stdout)\(text.stderr)")
         let lines = text.stdout.split(separator: "\n").map(String.init)
         let busyboxLine = try #require(lines.first { $0.contains("MISSING") && $0.contains(" busybox ") }, "\(text.stdout)")
@@ -22,7 +22,7 @@ struct DoctorSummaryTests {
         #expect(lines.contains { $0.contains(cell) && $0.contains("no: ") && $0.contains("busybox source") })
 
         // The same facts in JSON.
-        let json = try runKmatrix(["doctor", "--json", "--project", repositoryRoot, "--cache", cache.root, "--cell", cell])
+        let json = try await runKmatrix(["doctor", "--json", "--project", repositoryRoot, "--cache", cache.root, "--cell", cell])
         let object = try DocumentedJSON.load().check("doctor", stdout: json.stdout)
         #expect(object["ready"] as? Bool == false)
         #expect(((object["missingOtherwise"] as? [String]) ?? []).contains { $0.hasPrefix("busybox: ") }, "\(json.stdout)")

@@ -16,7 +16,7 @@ struct GuestTestReportTests {
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = ["-c", "import junitparser"]
         guard (try? p.run()) != nil else { return false }
-        p.waitUntilExit()
+        p.waitUntilExit()  // an .enabled(if:) condition is synchronous; python -c import returns at once
         return p.terminationStatus == 0
     }
 
@@ -55,7 +55,7 @@ struct GuestTestReportTests {
     }
 
     @Test(.enabled(if: junitparser, "needs junitparser (Scripts/test installs it in a venv; KMATRIX_TEST_PYTHON)"))
-    func junitparserReadsEveryTest() throws {
+    func junitparserReadsEveryTest() async throws {
         let file = NSTemporaryDirectory() + "kmatrix-junit-\(UUID().uuidString).xml"
         defer { try? FileManager.default.removeItem(atPath: file) }
         try Reports.junit(results()).write(toFile: file, atomically: true, encoding: .utf8)
@@ -74,8 +74,8 @@ struct GuestTestReportTests {
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let out = String(decoding: await pipe.fileHandleForReading.readAll(), as: UTF8.self)
+        await p.exited()
         #expect(p.terminationStatus == 0)
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines.contains("arm-vexpress-a9/gcc/tiny/initramfs|arm-vexpress-a9/gcc/tiny/initramfs.kunit-basic|list-kernel-test.list_add|fail"))

@@ -67,7 +67,7 @@ struct DocumentedJSON {
 
 /// The kmatrix binary with standard output and standard error kept apart (`--json` puts
 /// only the document on standard output).
-func runKmatrix(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+func runKmatrix(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = try #require(FixtureCommands.binary)
     let folder = NSTemporaryDirectory() + "kmatrix-json-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -82,7 +82,7 @@ func runKmatrix(_ arguments: [String], environment: [String: String] = [:]) thro
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(folder)/err"))
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    process.waitUntilExit()
+    await process.exited()
     return (process.terminationStatus,
             (try? String(contentsOfFile: "\(folder)/out", encoding: .utf8)) ?? "",
             (try? String(contentsOfFile: "\(folder)/err", encoding: .utf8)) ?? "")
@@ -134,49 +134,49 @@ struct JSONOutputTests {
     }
 
     @Test(.needs(.kmatrixBinary))
-    func listPrintsTheDocumentedKeys() throws {
+    func listPrintsTheDocumentedKeys() async throws {
         let doc = try DocumentedJSON.load()
-        let list = try runKmatrix(["list", "--json", "--project", repositoryRoot])
+        let list = try await runKmatrix(["list", "--json", "--project", repositoryRoot])
         #expect(list.status == 0, "\(list.stderr)")
         let object = try doc.check("list", stdout: list.stdout)
         #expect((object["cells"] as? [Any])?.count == TestCache.project?.cells.count)
     }
 
     @Test(.needs(.kmatrixBinary, .unpackedKernel, .unpackedBusybox))
-    func planPrintsTheDocumentedKeys() throws {
+    func planPrintsTheDocumentedKeys() async throws {
         let doc = try DocumentedJSON.load()
-        let plan = try runKmatrix(["plan", "--json", "--project", repositoryRoot, "--cache", Self.shared.root, "--cell", Self.cellID])
+        let plan = try await runKmatrix(["plan", "--json", "--project", repositoryRoot, "--cache", Self.shared.root, "--cell", Self.cellID])
         #expect(plan.status == 0, "\(plan.stderr)")
         let object = try doc.check("plan", stdout: plan.stdout)
         #expect((object["cells"] as? [[String: Any]])?.first?["cell"] as? String == Self.cellID)
     }
 
     @Test(.needs(.kmatrixBinary))
-    func doctorPrintsTheDocumentedKeys() throws {
+    func doctorPrintsTheDocumentedKeys() async throws {
         let doc = try DocumentedJSON.load()
         // A cache of its own with the fixture's sources linked: doctor writes nothing into the shared one.
         let cache = try TestCache.private("doctor-json")
         defer { cache.remove() }
         try cache.linkSources()
-        let doctor = try runKmatrix(["doctor", "--json", "--project", repositoryRoot, "--cache", cache.root, "--cell", Self.cellID])
+        let doctor = try await runKmatrix(["doctor", "--json", "--project", repositoryRoot, "--cache", cache.root, "--cell", Self.cellID])
         #expect([0, 3].contains(doctor.status), "\(doctor.stderr)")
         let object = try doc.check("doctor", stdout: doctor.stdout)
         #expect((object["ready"] as? Bool) == (doctor.status == 0))
     }
 
     @Test(.needs(.kmatrixBinary, .fixture("two finished runs in runs/ (made by kmatrix run)") { twoNewestRuns.count == 2 }))
-    func historyAndCompareOfTheNewestRunsPrintTheDocumentedKeys() throws {
+    func historyAndCompareOfTheNewestRunsPrintTheDocumentedKeys() async throws {
         let doc = try DocumentedJSON.load()
         let html = NSTemporaryDirectory() + "kmatrix-history-\(UUID().uuidString).html"
         defer { try? FileManager.default.removeItem(atPath: html) }
-        let history = try runKmatrix(["history", "--json", "--cache", Self.shared.root, "--last", "2", "--output", html])
+        let history = try await runKmatrix(["history", "--json", "--cache", Self.shared.root, "--last", "2", "--output", html])
         #expect(history.status == 0, "\(history.stderr)")
         let listing = try doc.check("history", stdout: history.stdout)
         #expect((listing["runs"] as? [Any])?.count == 2)
         #expect(listing["html"] as? String == html && FileManager.default.fileExists(atPath: html))
 
         let runs = Self.twoNewestRuns
-        let compare = try runKmatrix(["compare", "--json", runs[0], runs[1]])
+        let compare = try await runKmatrix(["compare", "--json", runs[0], runs[1]])
         #expect([0, 1].contains(compare.status), "\(compare.stderr)")
         let comparison = try doc.check("compare", stdout: compare.stdout)
         #expect(comparison["new"] as? String == (runs[1] as NSString).lastPathComponent)
@@ -187,11 +187,11 @@ struct JSONOutputTests {
     /// A cell the fixture cache has built: every step a cache hit, nothing compiled, and
     /// standard output only the JSON document.
     @Test(.needs(.kmatrixBinary, .builtKernel(cellID)))
-    func buildOfACachedCellIsAllCacheHits() throws {
+    func buildOfACachedCellIsAllCacheHits() async throws {
         let doc = try DocumentedJSON.load()
         let fixture = try FixtureCommands()
         defer { fixture.remove() }
-        let build = try runKmatrix(["build", "--json", "--cell", Self.cellID, "--project", repositoryRoot,
+        let build = try await runKmatrix(["build", "--json", "--cell", Self.cellID, "--project", repositoryRoot,
                                     "--cache", fixture.cache, "--cache-from", fixture.upstream])
         #expect(build.status == 0, "\(build.stderr)")
         let object = try doc.check("build", stdout: build.stdout)
@@ -211,18 +211,18 @@ extension JSONOutputTests {
     /// rootfs and boot of a cell the fixture cache holds (nothing built; one TCG boot),
     /// check-dtb on that build's DTB, cache du of the private cache, initramfs of a tiny list.
     @Test(.needs(.kmatrixBinary, .builtKernel(armCell)))
-    func theOtherOutputsPrintTheDocumentedKeys() throws {
+    func theOtherOutputsPrintTheDocumentedKeys() async throws {
         let doc = try DocumentedJSON.load()
         let fixture = try FixtureCommands()
         defer { fixture.remove() }
         let cellArguments = ["--cell", Self.armCell, "--project", repositoryRoot, "--cache", fixture.cache, "--cache-from", fixture.upstream]
 
-        let rootfs = try runKmatrix(["rootfs", "--json"] + cellArguments)
+        let rootfs = try await runKmatrix(["rootfs", "--json"] + cellArguments)
         #expect(rootfs.status == 0, "\(rootfs.stderr)")
         let images = try doc.check("rootfs", stdout: rootfs.stdout)
         #expect((images["cells"] as? [[String: Any]])?.first?["kind"] as? String == "initramfs")
 
-        let boot = try runKmatrix(["boot", "--json"] + cellArguments)
+        let boot = try await runKmatrix(["boot", "--json"] + cellArguments)
         #expect(boot.status == 0, "\(boot.stderr)")
         let boots = try doc.check("boot", stdout: boot.stdout)
         let record = try #require((boots["boots"] as? [[String: Any]])?.first?["record"] as? [String: Any])
@@ -231,13 +231,13 @@ extension JSONOutputTests {
         let cell = try #require(TestCache.project?.cells.first { $0.id == Self.armCell })
         let build = try #require(Self.shared.builtKernel(cell))
         let dtb = try #require(DeviceTreeCheck.builtDTB(for: cell.target, in: build))
-        let check = try runKmatrix(["check-dtb", dtb, "--target", cell.target.name, "--project", repositoryRoot])
-        let checked = try runKmatrix(["check-dtb", dtb, "--target", cell.target.name, "--project", repositoryRoot, "--json"])
+        let check = try await runKmatrix(["check-dtb", dtb, "--target", cell.target.name, "--project", repositoryRoot])
+        let checked = try await runKmatrix(["check-dtb", dtb, "--target", cell.target.name, "--project", repositoryRoot, "--json"])
         #expect(checked.status == check.status, "the same verdict with --json: \(checked.stderr)")
         let report = try doc.check("check-dtb", stdout: checked.stdout)
         #expect(report["dtb"] as? String == dtb)
 
-        let usage = try runKmatrix(["cache", "du", "--json", "--cache", fixture.cache])
+        let usage = try await runKmatrix(["cache", "du", "--json", "--cache", fixture.cache])
         #expect(usage.status == 0, "\(usage.stderr)")
         _ = try doc.check("cache du", stdout: usage.stdout)
 
@@ -245,7 +245,7 @@ extension JSONOutputTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try "dir /dev 0755 0 0\nnod /dev/console 0600 0 0 c 5 1\n".write(toFile: "\(folder)/list", atomically: true, encoding: .utf8)
-        let packed = try runKmatrix(["initramfs", "--json", "--list", "\(folder)/list", "-o", "\(folder)/out.cpio.gz"])
+        let packed = try await runKmatrix(["initramfs", "--json", "--list", "\(folder)/list", "-o", "\(folder)/out.cpio.gz"])
         #expect(packed.status == 0, "\(packed.stderr)")
         let archive = try doc.check("initramfs", stdout: packed.stdout)
         #expect(archive["entries"] as? Int == 2)

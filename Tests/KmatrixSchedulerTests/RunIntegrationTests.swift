@@ -49,7 +49,7 @@ struct RunIntegrationTests {
         }
         try #require(compiling, "no compiler ever ran under \(build):\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         process.interrupt()
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 130)
         // kmatrix waits for its process groups before it exits: nothing of it may outlive it.
         #expect(processesUsing(cache).isEmpty, "children left behind: \(processesUsing(cache).map(commandLine))")
@@ -69,7 +69,7 @@ struct RunIntegrationTests {
             ((try? String(contentsOfFile: relog, encoding: .utf8)) ?? "").contains(buildStarted)
         }
         if rerun.isRunning { rerun.interrupt() }
-        rerun.waitUntilExit()
+        await rerun.exited()
         let text = (try? String(contentsOfFile: relog, encoding: .utf8)) ?? ""
         // The order of events: the config came from the cache before the build started.
         let cached = try #require(text.range(of: "kernel.config[x86_64-pc/gcc/tiny/initramfs] passed cached"), "rerun output:\n\(text)")
@@ -104,7 +104,7 @@ struct RunIntegrationTests {
         // Both cells' busybox builds too (the failing cell's is built all the same), so that
         // they are reused rather than built again.
         for abi in ["riscv64", "armhf"] {
-            try testCache.copy(TestCache.shared.busyboxBuildDirectory(debianArch: abi), to: testCache.busyboxBuildDirectory(debianArch: abi))
+            try await testCache.copy(TestCache.shared.busyboxBuildDirectory(debianArch: abi), to: testCache.busyboxBuildDirectory(debianArch: abi))
         }
         let dir = testCache.root
         var matrix = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/matrix.json"))) as! [String: Any]
@@ -122,7 +122,7 @@ struct RunIntegrationTests {
         let log = "\(dir)/run.out"
         let process = try launch(["run", "--project", repositoryRoot, "--matrix", "\(dir)/matrix.json", "--cache", testCache.root, "--no-boot", "--plain"],
                                  log: log, environment: ["GITHUB_ACTIONS": "true"])
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 1)
         let annotations = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("::error ") }
         #expect(annotations.count == 1)
@@ -153,8 +153,8 @@ struct RunIntegrationTests {
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let message = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let message = String(decoding: await pipe.fileHandleForReading.readAll(), as: UTF8.self)
+        await process.exited()
         withExtendedLifetime(lock) {}
         #expect(process.terminationStatus == 3)
         #expect(message.contains("another kmatrix run"))

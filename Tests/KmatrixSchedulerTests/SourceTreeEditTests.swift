@@ -14,20 +14,20 @@ struct SourceTreeEditTests {
 
     /// A git work tree of the unpacked kernel, kept between test runs (making it copies and
     /// hashes 1.5 GB): `$TMPDIR/kmatrix-edit-tree-<tarball sha>`.
-    static func workTree() throws -> String {
+    static func workTree() async throws -> String {
         let unpacked = try #require(TestCache.shared.unpackedKernel)
         let tree = NSTemporaryDirectory() + "kmatrix-edit-tree-" + (unpacked as NSString).lastPathComponent
         if FileManager.default.fileExists(atPath: "\(tree)/.git/kmatrix-ready") { return tree }
         try? FileManager.default.removeItem(atPath: tree)
-        func run(_ argv: [String]) throws {
+        func run(_ argv: [String]) async throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = argv
             try process.run()
-            process.waitUntilExit()
+            await process.exited()
             try #require(process.terminationStatus == 0, "\(argv.joined(separator: " ")) failed")
         }
-        try run(["cp", "-a", unpacked, tree])
+        try await run(["cp", "-a", unpacked, tree])
         // Debian's linux-source ignores its whole top level (`/*`, `!/debian/`: its packaging
         // repository's rules); a kernel git tree has the kernel's own .gitignore only.
         let ignore = "\(tree)/.gitignore"
@@ -36,7 +36,7 @@ struct SourceTreeEditTests {
         for argv in [["git", "-C", tree, "init", "-q"], ["git", "-C", tree, "add", "-A"],
                      ["git", "-C", tree, "-c", "user.name=kmatrix", "-c", "user.email=kmatrix@localhost", "commit", "-q", "-m", "6.1 as unpacked"],
                      ["touch", "\(tree)/.git/kmatrix-ready"]] {
-            try run(argv)
+            try await run(argv)
         }
         return tree
     }
@@ -77,7 +77,7 @@ struct SourceTreeEditTests {
     @Test(.needs(tools: ["git", "make", "gcc", "qemu-system-x86_64"], .kmatrixBinary, .unpackedKernel,
                  .busyboxInstall("amd64")))
     func anEditIsRebuiltIncrementallyAndBootedAndARevertIsACacheHit() async throws {
-        let tree = try Self.workTree()
+        let tree = try await Self.workTree()
         let scratch = try project(tree: tree); defer { scratch.remove() }
         // A cache kept between test runs too (fixed path): its build folder makes the edit
         // an incremental build; the random marker makes each run's edit new.
@@ -114,7 +114,7 @@ struct SourceTreeEditTests {
 
     @Test(.needs(tools: ["git"], .kmatrixBinary, .unpackedKernel))
     func aTreeConfiguredInPlaceIsRefusedBeforeAnythingRuns() async throws {
-        let tree = try Self.workTree()
+        let tree = try await Self.workTree()
         let scratch = try project(tree: tree); defer { scratch.remove() }
         let fixture = try FixtureCommands(); defer { fixture.remove() }
         FileManager.default.createFile(atPath: "\(tree)/.config", contents: Data("CONFIG_64BIT=y\n".utf8))

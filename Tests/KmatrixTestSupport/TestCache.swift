@@ -111,13 +111,13 @@ public struct TestCache: Sendable {
 
     /// Copies a folder of the shared cache into this one, keeping timestamps, so that
     /// make finds the copy up to date (a build the test may run again, but not from zero).
-    public func copy(_ sharedPath: String, to path: String) throws {
+    public func copy(_ sharedPath: String, to path: String) async throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/cp")
         process.arguments = ["-a", sharedPath, path]
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         guard process.terminationStatus == 0 else { throw FixtureError(message: "cp -a \(sharedPath) \(path) failed") }
     }
 

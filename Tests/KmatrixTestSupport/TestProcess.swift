@@ -1,4 +1,5 @@
 import Foundation
+import KmatrixCore
 
 /// A program run to its end by a test, its standard output and error together.
 ///
@@ -29,5 +30,20 @@ public enum TestProcess {
             }
         }
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+}
+
+extension Process {
+    /// `waitUntilExit()` on a thread of its own (see `TestProcess`): an async test that waits
+    /// for a program must not hold one of the cooperative pool's two threads meanwhile.
+    public func exited() async {
+        await Blocking.run { self.waitUntilExit() }
+    }
+}
+
+extension FileHandle {
+    /// `readDataToEndOfFile()` on a thread of its own, for the same reason.
+    public func readAll() async -> Data {
+        await Blocking.run { self.readDataToEndOfFile() }
     }
 }

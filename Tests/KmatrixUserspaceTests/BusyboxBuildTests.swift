@@ -33,7 +33,7 @@ struct BusyboxBuildTests {
         defer { cache.remove() }
         try cache.linkSources()
         if let shared = TestCache.shared.busyboxInstall(debianArch: debianArch) {
-            try cache.copy((shared as NSString).deletingLastPathComponent, to: cache.busyboxBuildDirectory(debianArch: debianArch))
+            try await cache.copy((shared as NSString).deletingLastPathComponent, to: cache.busyboxBuildDirectory(debianArch: debianArch))
         }
         let source = try SourceResolver.resolve(project.matrix.sources.busybox, what: "busybox", workspace: cache.workspace, file: project.matrix.file)
         let target = try #require(Self.target(for: debianArch))

@@ -7,7 +7,7 @@ import Testing
 
 /// Runs a program to completion; returns its status (test helper, fixed argv).
 @discardableResult
-func runTool(_ argv: [String], in directory: String? = nil, environment: [String: String] = [:], stdout: String? = nil) throws -> Int32 {
+func runTool(_ argv: [String], in directory: String? = nil, environment: [String: String] = [:], stdout: String? = nil) async throws -> Int32 {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = argv
@@ -18,7 +18,7 @@ func runTool(_ argv: [String], in directory: String? = nil, environment: [String
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdout))
     }
     try process.run()
-    process.waitUntilExit()
+    await process.exited()
     return process.terminationStatus
 }
 
@@ -44,14 +44,14 @@ enum KernelGenInitCpio {
         unpackedSource != nil || (FileManager.default.fileExists(atPath: tarball) && ProcessRunner.which("tar") != nil)
     }
 
-    static func build(in directory: String) throws -> String {
+    static func build(in directory: String) async throws -> String {
         var source = unpackedSource
         if source == nil {
             source = "\(directory)/gen_init_cpio.c"
-            try #require(try runTool(["tar", "-xJOf", tarball, "linux-source-6.1/usr/gen_init_cpio.c"], stdout: source) == 0)
+            try #require(try await runTool(["tar", "-xJOf", tarball, "linux-source-6.1/usr/gen_init_cpio.c"], stdout: source) == 0)
         }
         let binary = "\(directory)/gen_init_cpio"
-        try #require(try runTool(["gcc", "-O2", "-o", binary, try #require(source)]) == 0, "gcc builds gen_init_cpio.c")
+        try #require(try await runTool(["gcc", "-O2", "-o", binary, try #require(source)]) == 0, "gcc builds gen_init_cpio.c")
         return binary
     }
 }
@@ -87,13 +87,13 @@ struct InitramfsTests {
 
     @Test("kmatrix's initramfs matches the kernel's gen_init_cpio",
           .needs(tools: ["gcc"], KernelGenInitCpio.source))
-    func matchesKernelGenInitCpio() throws {
+    func matchesKernelGenInitCpio() async throws {
         let dir = try scratchFolder("cpio")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let list = try fixture(dir)
-        let tool = try KernelGenInitCpio.build(in: dir)
+        let tool = try await KernelGenInitCpio.build(in: dir)
         let env = ["KMATRIX_FIXTURE": dir]
-        try #require(try runTool([tool, "-t", "0", list], in: dir, environment: env, stdout: "\(dir)/kernel.cpio") == 0)
+        try #require(try await runTool([tool, "-t", "0", list], in: dir, environment: env, stdout: "\(dir)/kernel.cpio") == 0)
 
         let tree = try CpioList.parse(file: list, environment: env)
         let record = try InitramfsWriter.write(tree, to: "\(dir)/kmatrix.cpio.gz", ordered: false)

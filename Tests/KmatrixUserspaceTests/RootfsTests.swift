@@ -117,18 +117,18 @@ struct RootfsTests {
 
         // Read the image back with debugfs, an independent reader.
         let out = "\(dir)/stat"
-        try runTool(["/sbin/debugfs", "-R", "stat /dev/console", one.path], stdout: out)
+        try await runTool(["/sbin/debugfs", "-R", "stat /dev/console", one.path], stdout: out)
         let stat = try String(contentsOfFile: out, encoding: .utf8)
         #expect(stat.contains("Type: character special"))
         #expect(stat.contains("Mode:  0600"))
         #expect(stat.contains("User:     0   Group:     0"))
         #expect(stat.contains("Device major/minor number: 05:01") || stat.contains("Device major/minor number: 005:001"), "\(stat)")
-        try runTool(["/sbin/debugfs", "-R", "cat /init", one.path], stdout: out)
+        try await runTool(["/sbin/debugfs", "-R", "cat /init", one.path], stdout: out)
         #expect(try String(contentsOfFile: out, encoding: .utf8).contains(BootMarker.prefix))
-        try runTool(["/sbin/debugfs", "-R", "stat /tmp", one.path], stdout: out)
+        try await runTool(["/sbin/debugfs", "-R", "stat /tmp", one.path], stdout: out)
         #expect(try String(contentsOfFile: out, encoding: .utf8).contains("Mode:  01777"))
         // fsck finds nothing to fix.
-        #expect(try runTool(["/sbin/e2fsck", "-fn", one.path], stdout: "\(dir)/fsck") == 0)
+        #expect(try await runTool(["/sbin/e2fsck", "-fn", one.path], stdout: "\(dir)/fsck") == 0)
     }
 
     /// The real busybox rootfs (the shared test cache's amd64 install) packed by kmatrix and
@@ -147,8 +147,8 @@ struct RootfsTests {
         var record: InitramfsRecord?
         let ours = try clock.measure { record = try InitramfsWriter.write(tree, to: "\(dir)/kmatrix.cpio.gz") }
         var status: Int32 = -1
-        let theirs = try clock.measure {
-            status = try runTool(["sh", "-c", "cd \"$1\" && find . | cpio -o -H newc --quiet | gzip -9 > \"$2\"", "pack", "\(dir)/rootfs", "\(dir)/gnu.cpio.gz"])
+        let theirs = try await clock.measure {
+            status = try await runTool(["sh", "-c", "cd \"$1\" && find . | cpio -o -H newc --quiet | gzip -9 > \"$2\"", "pack", "\(dir)/rootfs", "\(dir)/gnu.cpio.gz"])
         }
         #expect(status == 0)
         print("pack \(record?.entries ?? 0) entries: kmatrix \(ours) (\(record?.archiveBytes ?? 0) bytes), find|cpio|gzip -9 \(theirs)")

@@ -13,13 +13,13 @@ struct TarballExtractorTests {
         return dir
     }
 
-    func tar(_ arguments: [String], in directory: String) throws {
+    func tar(_ arguments: [String], in directory: String) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["tar"] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 0, "tar \(arguments)")
     }
 
@@ -37,11 +37,11 @@ struct TarballExtractorTests {
 
     @Test(.needs(tools: ["tar"]),
           arguments: [("czf", "tar.gz"), ("cJf", "tar.xz"), ("cjf", "tar.bz2")])
-    func extractsCompressedTarballsWithModesAndLinks(flag: String, suffix: String) throws {
+    func extractsCompressedTarballsWithModesAndLinks(flag: String, suffix: String) async throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try makeTree("\(dir)/in")
-        try tar([flag, "\(dir)/pkg.\(suffix)", "pkg-1.0"], in: "\(dir)/in")
+        try await tar([flag, "\(dir)/pkg.\(suffix)", "pkg-1.0"], in: "\(dir)/in")
 
         let out = "\(dir)/out/nested"
         let summary = try TarballExtractor.extract("\(dir)/pkg.\(suffix)", into: out, stripComponents: 1)
@@ -58,13 +58,13 @@ struct TarballExtractorTests {
     }
 
     @Test(.needs(tools: ["tar"]))
-    func refusesDotDotEscapes() throws {
+    func refusesDotDotEscapes() async throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: "\(dir)/in/a", withIntermediateDirectories: true)
         try "x".write(toFile: "\(dir)/in/evil", atomically: true, encoding: .utf8)
         // -P keeps the `..` that GNU tar would otherwise strip.
-        try tar(["-P", "-cf", "\(dir)/evil.tar", "a/../evil"], in: "\(dir)/in")
+        try await tar(["-P", "-cf", "\(dir)/evil.tar", "a/../evil"], in: "\(dir)/in")
         #expect {
             _ = try TarballExtractor.extract("\(dir)/evil.tar", into: "\(dir)/out")
         } throws: { error in
@@ -74,12 +74,12 @@ struct TarballExtractorTests {
     }
 
     @Test(.needs(tools: ["tar"]))
-    func refusesAbsolutePaths() throws {
+    func refusesAbsolutePaths() async throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
         try "x".write(toFile: "\(dir)/in/abs", atomically: true, encoding: .utf8)
-        try tar(["-P", "-cf", "\(dir)/abs.tar", "\(dir)/in/abs"], in: "\(dir)/in")
+        try await tar(["-P", "-cf", "\(dir)/abs.tar", "\(dir)/in/abs"], in: "\(dir)/in")
         let error = #expect(throws: ArchiveError.self) {
             _ = try TarballExtractor.extract("\(dir)/abs.tar", into: "\(dir)/out")
         }
