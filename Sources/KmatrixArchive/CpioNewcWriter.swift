@@ -43,11 +43,11 @@ public struct CpioMember: Sendable, Equatable {
 /// Where compressed (or raw) archive bytes go: a file, through zlib when asked.
 final class CpioSink {
     let fd: Int32
-    let compressor: GzipCompressor?
+    let compressor: (any GzipStreaming)?
     var failure: String?
     var written: UInt64 = 0
 
-    init(fd: Int32, compressor: GzipCompressor?) {
+    init(fd: Int32, compressor: (any GzipStreaming)?) {
         self.fd = fd
         self.compressor = compressor
     }
@@ -97,7 +97,10 @@ final class CpioSink {
 /// tools), optionally gzip-compressed by zlib with a fixed header, so that the same
 /// members in the same order always give the same bytes.
 public final class CpioNewcWriter {
-    public enum Compression: Sendable { case none, gzip(level: Int32) }
+    /// `gzip`: deflated on every core in fixed blocks (`ParallelGzipCompressor`);
+    /// `gzipSingleStream`: one deflate stream on one core (`GzipCompressor`, what this
+    /// writer made before; slower, a few hundred bytes smaller).
+    public enum Compression: Sendable { case none, gzip(level: Int32), gzipSingleStream(level: Int32) }
 
     private let handle: OpaquePointer
     private let sink: CpioSink
@@ -109,12 +112,16 @@ public final class CpioNewcWriter {
         // A new file only: never follow or overwrite whatever (or whoever's link) has the name.
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ArchiveError("create", path: path, message: String(cString: strerror(errno))) }
-        var compressor: GzipCompressor?
-        if case .gzip(let level) = compression {
-            do { compressor = try GzipCompressor(level: level) } catch {
-                close(fd)
-                throw ArchiveError("create", path: path, message: error.description)
+        var compressor: (any GzipStreaming)?
+        do {
+            switch compression {
+            case .none: break
+            case .gzip(let level): compressor = try ParallelGzipCompressor(level: level)
+            case .gzipSingleStream(let level): compressor = try GzipCompressor(level: level)
             }
+        } catch {
+            close(fd)
+            throw ArchiveError("create", path: path, message: error.description)
         }
         guard let handle = archive_write_new() else {
             close(fd)

@@ -30,7 +30,7 @@ struct RootfsStep: Step {
     var dependencies: [StepID] { [busyboxID, kernelID] }
 
     /// Bumped when what the step writes changes meaning, so old entries are not reused.
-    static let format = "kmatrix-rootfs-4"
+    static let format = "kmatrix-rootfs-5"
 
     struct Inputs: Encodable {
         var format = RootfsStep.format
