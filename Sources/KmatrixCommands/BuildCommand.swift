@@ -126,7 +126,7 @@ struct UpstreamCacheOption: ParsableArguments {
     var cacheFrom: String?
     @Flag(inversion: .prefixedNo, help: "Compile kernels through ccache, shared by every cell and run (off by default: on an empty ccache a cold build costs 30% more CPU, and kmatrix's own cache already serves every build whose inputs it has seen; see the README).")
     var ccache = false
-    @Option(name: .customLong("distcc"), help: ArgumentHelp("Send the kernel compiles to these distcc hosts (DISTCC_HOSTS syntax, e.g. 'build1/8 build2/8'); preprocessing, host tools and links stay here. Not part of any cache key.", valueName: "HOSTS"))
+    @Option(name: .customLong("distcc"), help: ArgumentHelp("Send the kernel's and busybox's compiles to these distcc hosts (DISTCC_HOSTS syntax, e.g. 'build1/8 build2/8'); preprocessing, host tools and links stay here. Not part of any cache key.", valueName: "HOSTS"))
     var distcc: String?
 
     var path: String? { cacheFrom.map { absolutePath($0, relativeTo: FileManager.default.currentDirectoryPath) } }

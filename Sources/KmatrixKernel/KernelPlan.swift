@@ -150,16 +150,3 @@ public struct KernelPlan: Sendable {
     public var imagePath: String { "\(buildDirectory)/\(cell.target.kernel.image.paths[0])" }
     public var dtbPaths: [String] { cell.target.kernel.dtbs.map { "\(buildDirectory)/\($0.paths[0])" } }
 }
-
-/// Where a kernel's compiles go besides this machine.
-public struct Distcc: Sendable, Hashable {
-    /// The `distcc` client.
-    public var executable: String
-    /// `DISTCC_HOSTS`: `host[:port][/limit]...`, space-separated.
-    public var hosts: String
-
-    public init(executable: String, hosts: String) {
-        self.executable = executable
-        self.hosts = hosts
-    }
-}

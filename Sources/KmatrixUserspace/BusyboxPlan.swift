@@ -13,6 +13,11 @@ public struct BusyboxPlan: Sendable {
     public var jobs: Int
     /// Options on top of `defconfig`; static and no `tc` always.
     public var options: [String]
+    /// Compile through these distcc hosts (`--distcc`): every make gets `CC="distcc
+    /// <cross>gcc"` (the install too, or make would find the objects' command changed and
+    /// compile them all again here); busybox's host tools (HOSTCC) and links stay local.
+    /// Not in the build's inputs: where a compile runs does not change the binary.
+    public var distcc: Distcc?
 
     public static let requiredOptions = ["CONFIG_STATIC=y", "# CONFIG_TC is not set"]
 
@@ -32,7 +37,12 @@ public struct BusyboxPlan: Sendable {
         var argv = ["make", "-C", sourceTree, "O=\(buildDirectory)"]
         if let crossCompile { argv.append("CROSS_COMPILE=\(crossCompile)") }
         if let jobs { argv.append("-j\(jobs)") }
-        return Command(argv + targets, environment: ["LC_ALL": "C", "KCONFIG_NOTIMESTAMP": "1"], cleanEnvironment: true)
+        var environment: [String: String?] = ["LC_ALL": "C", "KCONFIG_NOTIMESTAMP": "1"]
+        if let distcc {
+            argv.append("CC=\(distcc.executable) \(crossCompile ?? "")gcc")
+            environment["DISTCC_HOSTS"] = distcc.hosts
+        }
+        return Command(argv + targets, environment: environment, cleanEnvironment: true)
     }
 
     /// The `.config` lines kmatrix writes over `defconfig`'s (user options win over the

@@ -5,14 +5,14 @@ import KmatrixTestSupport
 import Testing
 
 /// `--distcc HOSTS` with real distcc daemons: two `distccd`, each in a network namespace of
-/// its own behind a veth pair on a private test subnet, compile part of one tiny kernel. The
-/// kernel is built locally first; then its cache entry and the objects of five source folders
-/// (kernel/, mm/, lib/, fs/, init/: about half of them) are removed and the same cell is built
-/// again with `--distcc`, so make compiles those through the daemons and links them with the
-/// local rest. The daemons' logs show the compiles ran there; the image is byte-identical to
+/// its own behind a veth pair on a private test subnet, compile one tiny kernel and busybox.
+/// The kernel is built locally first; then its cache entry is removed and the same cell is
+/// built again in the same folders with `--distcc`: the compiler's command line changed
+/// (`distcc <cross>gcc`), so kbuild compiles every object again, through the daemons, and
+/// links here. The daemons' logs show the compiles ran there; the image is byte-identical to
 /// the local one (kmatrix pins KBUILD_BUILD_TIMESTAMP/USER/HOST/VERSION for every build) and
-/// has its cache key: the hosts are not part of it. A second whole build would only repeat
-/// the same compiles, for minutes of CI.
+/// has its cache key: the hosts are not part of it. Then `rootfs` builds busybox through
+/// them, which must give the key and the bytes of the shared test cache's local build.
 @Suite("distcc, end to end", .serialized)
 struct DistccIntegrationTests {
     static let cellID = "x86_64-pc/gcc/tiny/initramfs"
@@ -40,16 +40,6 @@ struct DistccIntegrationTests {
         let localKey = try onlyKernelEntry(testCache)
         let localSum = try #require(sha256("\(testCache.root)/cache/kernel.build/\(localKey)/bzImage"), "no local image")
         try FileManager.default.removeItem(atPath: "\(testCache.root)/cache/kernel.build/\(localKey)")
-        let buildFolder = testCache.workspace.kernelBuild(try #require(TestCache.project?.cells.first { $0.id == Self.cellID }))
-        var removed = 0
-        for folder in ["kernel", "mm", "lib", "fs", "init"] {
-            let enumerator = try #require(FileManager.default.enumerator(atPath: "\(buildFolder)/\(folder)"))
-            for case let path as String in enumerator where path.hasSuffix(".o") {
-                try FileManager.default.removeItem(atPath: "\(buildFolder)/\(folder)/\(path)")
-                removed += 1
-            }
-        }
-        try #require(removed > 100, "only \(removed) objects under \(buildFolder)")
 
         // distccd drops root for its own user: its logs live in a folder it can write.
         let logs = "/tmp/kmatrix-distcc-logs-\(getpid())"
@@ -97,7 +87,7 @@ struct DistccIntegrationTests {
             try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("COMPILE_OK") }.count
         }
         print("distcc: remote compiles per host \(zip(network.names.indices.map(network.address), counts).map { "\($0)=\($1)" }.joined(separator: " ")), "
-              + "total \(counts.reduce(0, +)) of \(removed) objects removed; local build \(localTime), distcc rebuild \(distccTime)")
+              + "total \(counts.reduce(0, +)); local build \(localTime), distcc rebuild \(distccTime)")
         #expect(counts.reduce(0, +) > 0, "no compile reached a distcc daemon; distcc client log, last lines:\n\(clientTail)")
 
         // Same key: the hosts are not part of it.
@@ -106,6 +96,31 @@ struct DistccIntegrationTests {
         let remoteSum = try #require(sha256("\(testCache.root)/cache/kernel.build/\(key)/bzImage"), "no image from the distcc build")
         print("distcc: bzImage sha256 via distcc \(remoteSum), local \(localSum) (key \(key))")
         #expect(remoteSum == localSum)
+
+        // Busybox through the same daemons: `rootfs` builds it (this cache has none) with
+        // `CC="distcc <cross>gcc"`; its key is the one the shared cache's local build has.
+        let before = try compileCount(logFiles)
+        started = ContinuousClock.now
+        let rootfs = try await TestProcess.run(kmatrix, ["rootfs"] + common.dropFirst() + ["--jobs", "4", "--distcc", hosts],
+                                               environment: ["DISTCC_DIR": distccDir, "DISTCC_FALLBACK": "0", "DISTCC_LOG": clientLog],
+                                               logPrefix: "kmatrix-distcc-busybox")
+        let busyboxTime = ContinuousClock.now - started
+        try #require(rootfs.status == 0, "kmatrix rootfs --distcc: \(rootfs.output)")
+        let busyboxCompiles = try compileCount(logFiles) - before
+        let busyboxKeys = try FileManager.default.contentsOfDirectory(atPath: "\(testCache.root)/cache/busybox.build").filter { !$0.hasPrefix(".") }
+        let busyboxKey = try #require(busyboxKeys.count == 1 ? busyboxKeys.first : nil, "busybox.build entries: \(busyboxKeys)")
+        let shared = "\(TestCache.shared.root)/cache/busybox.build/\(busyboxKey)"
+        print("distcc: busybox \(busyboxCompiles) remote compiles in \(busyboxTime), key \(busyboxKey); "
+              + "binary sha256 \(sha256("\(testCache.root)/cache/busybox.build/\(busyboxKey)/install/bin/busybox") ?? "none") here, "
+              + "\(sha256("\(shared)/install/bin/busybox") ?? "none") in the shared cache (another build folder)")
+        #expect(busyboxCompiles > 0, "no busybox compile reached a distcc daemon")
+        #expect(FileManager.default.fileExists(atPath: shared), "the shared cache has no busybox entry with the distcc build's key \(busyboxKey)")
+        #expect(sha256("\(testCache.root)/cache/busybox.build/\(busyboxKey)/install/bin/busybox") == sha256("\(shared)/install/bin/busybox"),
+                "busybox through distcc differs from the shared cache's local build")
+    }
+
+    func compileCount(_ logFiles: [String]) throws -> Int {
+        try logFiles.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").filter { $0.contains("COMPILE_OK") }.count }.reduce(0, +)
     }
 
     func onlyKernelEntry(_ cache: TestCache) throws -> String {

@@ -98,4 +98,23 @@ struct BusyboxBuildTests {
         #expect(BusyboxPlan.optionName("CONFIG_X=\"a=b\"") == "CONFIG_X")
         #expect(BusyboxPlan.optionName("junk") == nil)
     }
+
+    /// `--distcc`: every make of the build names `distcc <cross>gcc` as CC (the install too,
+    /// or make would compile the objects again for their changed command) with the hosts in
+    /// its environment, and the build's inputs, hence its key, stay those of a local build.
+    @Test func distccChangesTheCommandsNotTheInputs() {
+        var plan = BusyboxPlan(crossCompile: "aarch64-linux-gnu-", sourceTree: "/s", buildDirectory: "/b", installDirectory: "/i", jobs: 2)
+        let local = plan.commands()
+        let localHash = BusyboxBuilder.inputsHash(plan, sourceSha256: "s", compilerVersion: "12.2.0", libc: "l")
+        plan.distcc = Distcc(executable: "/usr/bin/distcc", hosts: "10.0.0.2/4 10.0.0.3/4")
+        let remote = plan.commands()
+        #expect(remote.count == local.count)
+        for (with, without) in zip(remote, local) {
+            #expect(with.argv.filter { $0 != "CC=/usr/bin/distcc aarch64-linux-gnu-gcc" } == without.argv)
+            #expect(with.argv.contains("CC=/usr/bin/distcc aarch64-linux-gnu-gcc"))
+            #expect(with.environment["DISTCC_HOSTS"] == "10.0.0.2/4 10.0.0.3/4")
+            #expect(without.environment["DISTCC_HOSTS"] == nil)
+        }
+        #expect(BusyboxBuilder.inputsHash(plan, sourceSha256: "s", compilerVersion: "12.2.0", libc: "l") == localHash)
+    }
 }

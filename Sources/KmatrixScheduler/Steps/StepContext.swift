@@ -65,8 +65,10 @@ struct StepContext: Sendable {
     }
 
     func busyboxPlan(_ cell: Cell, tree: String) -> BusyboxPlan {
-        BusyboxPlan(target: cell.target, toolchain: cell.toolchain, project: project, workspace: workspace,
-                    sourceTree: tree, jobs: settings.jobs)
+        var plan = BusyboxPlan(target: cell.target, toolchain: cell.toolchain, project: project, workspace: workspace,
+                               sourceTree: tree, jobs: settings.jobs)
+        plan.distcc = distcc
+        return plan
     }
 
     /// How an executing make joins the pool.
