@@ -56,7 +56,8 @@ public struct LavaJob: Sendable {
         let kernel = try artifact(images.kernel)
         let dtb = try images.dtb.map { path throws(KmatrixError) in try artifact(path) }
         let ramdisk = try images.initrd.map { path throws(KmatrixError) in try artifact(path) }
-        let jobMinutes = (Self.deploySeconds + 2 * bootSeconds + 59) / 60
+        let testSeconds = bootSeconds + guestTestSeconds
+        let jobMinutes = (Self.deploySeconds + bootSeconds + testSeconds + 59) / 60
 
         var out = """
             # kmatrix lava --cell \(cell.id)
@@ -103,9 +104,13 @@ public struct LavaJob: Sendable {
             if let ramdisk { out += "      ramdisk:\n" + urlLines(ramdisk, indent: 8) + "        image_arg: '-initrd {ramdisk}'\n" }
             out += "- boot:\n    method: qemu\n    media: tmpfs\n    timeout:\n      seconds: \(bootSeconds)\n"
         }
-        out += testAction(bootSeconds: bootSeconds)
+        out += testAction(seconds: testSeconds)
         return out
     }
+
+    /// What the guest's test scripts may take after the marker (as `kmatrix boot` allows
+    /// them): each script's time limit, and 10 s; 0 for a cell without scripts.
+    var guestTestSeconds: Int { cell.hasGuestScripts ? Int(cell.guestScriptSeconds.rounded(.up)) + 10 : 0 }
 
     /// LAVA's qemu `arch`: the descriptor's `lava.arch`, else what follows `qemu-system-`
     /// in the QEMU binary's name (LAVA picks the binary by the same name).
@@ -122,17 +127,22 @@ public struct LavaJob: Sendable {
     /// another machine then matches neither pattern nor end, and the monitor fails at EOF
     /// or its timeout instead of ending without a result. (LAVA tries the end before the
     /// pattern where both match at one place, so the pattern only looks ahead at them.)
-    func testAction(bootSeconds: Int) -> String {
+    ///
+    /// A cell with test scripts gets a second monitor (LAVA runs them one after the other)
+    /// from the scripts' first line to their last, passing each script that exits 0: it keeps
+    /// LAVA reading the console until the scripts end. Without it LAVA powers the guest off
+    /// when the console stays quiet for a second after the marker, cutting the scripts short.
+    func testAction(seconds: Int) -> String {
         let marker = BootMarker.prefix
         let split = marker.range(of: "-", options: .backwards)
         let name = split.map { String(marker[..<$0.lowerBound]) } ?? marker
         let result = split.map { String(marker[$0.upperBound...]) } ?? ""
         let after = " arch=" + (cell.target.userspace.unameMachine.map { NSRegularExpression.escapedPattern(for: $0) + " " } ?? "")
         let pattern = "(?P<test_case_id>\(NSRegularExpression.escapedPattern(for: name)))-(?P<result>\(NSRegularExpression.escapedPattern(for: result)))(?=\(after))"
-        return """
+        var out = """
             - test:
                 timeout:
-                  seconds: \(bootSeconds)
+                  seconds: \(seconds)
                 monitors:
                 - name: kmatrix-boot
                   start: 'Linux version'
@@ -142,6 +152,19 @@ public struct LavaJob: Sendable {
                     \(q(result)): pass
 
             """
+        if cell.hasGuestScripts {
+            let end = NSRegularExpression.escapedPattern(for: GuestTestProtocol.testEnd)
+            out += """
+                - name: kmatrix-tests
+                  start: \(q(GuestTestProtocol.runBegin))
+                  end: \(q(GuestTestProtocol.runEnd))
+                  pattern: \(q("\(end) \\S+ (?P<test_case_id>\\S+ \\S+) status=(?P<result>0) "))
+                  fixupdict:
+                    '0': pass
+
+            """
+        }
+        return out
     }
 
     func urlLines(_ artifact: Artifact, indent: Int) -> String {

@@ -227,10 +227,37 @@ public struct BootSummary: Codable, Sendable {
     /// on from, slowest initcalls, every boot of `--retries`/`--boots`, phase spread.
     public var kernelPhases: [KernelPhase]?, kernelWarnings: [KernelWarning]?, slowestInitcalls: [InitcallTime]?
     public var attempts: [BootAttempt]?, spread: [PhaseSpread]?
+    /// Set when LAVA booted the cell (`kmatrix lava import`): the device type, job, LAVA's verdict.
+    public var lava: LavaBootSummary?
     public init(outcome: String, accelerator: String, phases: [Phase], seconds: Double, qemuVersion: String,
                 command: [String], log: String, tail: [String]) {
         self.outcome = outcome; self.accelerator = accelerator; self.phases = phases; self.seconds = seconds
         self.qemuVersion = qemuVersion; self.command = command; self.log = log; self.tail = tail
+    }
+}
+
+/// What LAVA said about a boot it ran (`kmatrix lava import`). The cell's outcome comes from
+/// the console through kmatrix's classifier; these are LAVA's own words, kept beside it.
+public struct LavaBootSummary: Codable, Sendable, Equatable {
+    /// The LAVA device type that booted it (`qemu`, or a board's `lava.deviceType`).
+    public var deviceType: String
+    /// The LAVA job id, when given.
+    public var jobID: String?
+    /// LAVA's result of the whole job: `pass` or `fail`.
+    public var job: String
+    /// LAVA's class of a failed job (`Infrastructure`, `Job`, `Test`, `Bug`, `Configuration`,
+    /// `Canceled`, `LAVATimeout`) and its message.
+    public var errorType: String?
+    public var errorMessage: String?
+    /// The result of the job's `kmatrix-boot` monitor (`kmatrix_boot`): `pass`, or nil when
+    /// LAVA recorded none.
+    public var monitor: String?
+    /// LAVA's job log as imported, under the run directory.
+    public var log: String
+
+    public init(deviceType: String, jobID: String?, job: String, errorType: String?, errorMessage: String?, monitor: String?, log: String) {
+        self.deviceType = deviceType; self.jobID = jobID; self.job = job; self.errorType = errorType
+        self.errorMessage = errorMessage; self.monitor = monitor; self.log = log
     }
 }
 

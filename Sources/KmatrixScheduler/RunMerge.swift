@@ -146,6 +146,7 @@ public enum RunMerge {
                 attempt.logPath = relocate(attempt.logPath, from: input, to: directory)
                 return attempt
             }
+            if let lavaLog = boot.lava?.log { boot.lava?.log = relocate(lavaLog, from: input, to: directory) }
             cell.boot = boot
         }
         return cell

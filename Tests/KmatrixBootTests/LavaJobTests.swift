@@ -5,28 +5,6 @@ import KmatrixCrypto
 import KmatrixTestSupport
 import Testing
 
-/// LAVA's own schema (Debian's lava-common, for the system Python) as the oracle.
-enum LavaSchema {
-    static let python = "/usr/bin/python3"
-    static let script = """
-        import sys, yaml
-        from lava_common.schemas import validate
-        validate(yaml.safe_load(open(sys.argv[1])), strict=True, extra_context_variables=[])
-        """
-
-    static let needed = Needs.Item("lava_common for \(python) (apt-get install lava-common; Scripts/bootstrap installs it)") {
-        FileManager.default.isExecutableFile(atPath: python) && ((try? TestPython.run(python, ["-c", "import lava_common.schemas, yaml"]))?.status == 0)
-    }
-
-    /// The validator's status and message for `yaml`.
-    static func validate(_ yaml: String) throws -> (status: Int32, output: String) {
-        let file = NSTemporaryDirectory() + "kmatrix-lava-\(UUID().uuidString).yaml"
-        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        return try TestPython.run(python, ["-c", script, file])
-    }
-}
-
 @Suite("LAVA jobs")
 struct LavaJobTests {
     /// The made-up board with a `lava` section: a lab board booted by U-Boot over tftp.
@@ -168,27 +146,12 @@ struct LavaJobTests {
     /// job's context as LAVA's qemu device type makes it; the same job with another
     /// machine's `uname -m` in its pattern must not pass.
     static let lavaRunCell = "arm64-virt/gcc/tiny/initramfs"
-    static let dispatcherFolder = Needs.Item("a writable /var/lib/lava/dispatcher (lava-run keeps its files there; CI runs as root)") {
-        FileManager.default.isWritableFile(atPath: "/var/lib/lava/dispatcher")
-    }
+    static let dispatcherFolder = LavaDispatcher.dispatcherFolder
 
-    /// lava-run's result lines (`{"lvl": "results", "msg": {"case": ..., "result": ...}}`) as case: result.
-    static func lavaRun(_ job: String, in folder: String) async throws -> (results: [String: String], output: String) {
-        let jobFile = "\(folder)/job.yaml", deviceFile = "\(folder)/device.yaml"
-        try job.write(toFile: jobFile, atomically: true, encoding: .utf8)
-        let device = try TestPython.run(LavaSchema.python, ["\(repositoryRoot)/Tests/Fixtures/lava/qemu-device.py", jobFile])
-        try #require(device.status == 0, "\(device.output)")
-        try device.output.write(toFile: deviceFile, atomically: true, encoding: .utf8)
-        let run = try await TestProcess.run("/usr/bin/lava-run", ["--job-id", "kmatrix-\(UUID().uuidString.prefix(8))", "--output-dir", "\(folder)/out",
-                                                                  "--device", deviceFile, jobFile])
-        var results: [String: String] = [:]
-        for line in run.output.split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  object["lvl"] as? String == "results", let message = object["msg"] as? [String: Any],
-                  let name = message["case"] as? String, let result = message["result"] as? String else { continue }
-            results[name] = result
-        }
-        return (results, run.output)
+    /// lava-run's result lines as case: result, and its job log.
+    static func lavaRun(_ job: String, in folder: String, name: String) async throws -> (results: [String: String], output: String) {
+        let run = try await LavaDispatcher.run(job, in: folder, name: name)
+        return (run.results, run.log)
     }
 
     @Test(.needs(tools: ["lava-run"], all: [.kmatrixBinary, builtCells, LavaSchema.needed, dispatcherFolder]))
@@ -202,13 +165,13 @@ struct LavaJobTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
 
-        let good = try await Self.lavaRun(printed.output, in: folder)
+        let good = try await Self.lavaRun(printed.output, in: folder, name: "good")
         #expect(good.results["kmatrix_boot"] == "pass" && good.results["job"] == "pass", "\(good.results)\n\(good.output.suffix(3000))")
         print("lava-run \(cell.id): \(good.results.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
 
         let otherMachine = printed.output.replacingOccurrences(of: "arch=\(arch) ", with: "arch=not-\(arch) ")
         #expect(otherMachine != printed.output)
-        let bad = try await Self.lavaRun(otherMachine, in: folder)
+        let bad = try await Self.lavaRun(otherMachine, in: folder, name: "other-machine")
         #expect(bad.results["kmatrix_boot"] == nil && bad.results["job"] == "fail", "\(bad.results)")
     }
 }
