@@ -16,7 +16,7 @@ struct FullDiskTests {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = argv
         do { try process.run() } catch { return -1 }
-        process.waitUntilExit()
+        process.waitUntilExit()  // mount and umount return at once; a defer cannot await
         return process.terminationStatus
     }
 
