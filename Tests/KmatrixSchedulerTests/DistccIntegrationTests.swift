@@ -61,7 +61,10 @@ struct DistccIntegrationTests {
             _ = FileManager.default.createFile(atPath: log, contents: nil, attributes: [.posixPermissions: 0o666])
             let daemon = Process()
             daemon.executableURL = URL(fileURLWithPath: try #require(ProcessRunner.which("ip")))
-            daemon.arguments = ["netns", "exec", namespace, "env", "PATH=/usr/local/bin:/usr/bin:/bin",
+            // TMPDIR=/tmp: distccd writes each job's files under $TMPDIR after dropping root for
+            // its own user, and the test's TMPDIR (a CI's scratch folder) is root's alone; there
+            // it reset every connection (two cold CI runs: no remote compile, then none allowed).
+            daemon.arguments = ["netns", "exec", namespace, "env", "PATH=/usr/local/bin:/usr/bin:/bin", "TMPDIR=/tmp",
                                 try #require(ProcessRunner.which("distccd")), "--daemon", "--no-detach",
                                 "--allow", "\(Self.subnet).0/24", "--listen", network.address(index), "--log-file", log, "--verbose"]
             try daemon.run()
