@@ -59,13 +59,9 @@ enum BootFixtures {
     }
 
     static func shell(_ argv: [String]) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ProcessRunner.which(argv[0]) ?? argv[0])
-        process.arguments = Array(argv.dropFirst())
-        try process.run()
-        await process.exited()
-        guard process.terminationStatus == 0 else {
-            throw KmatrixError(.hostFailure, "\(argv.joined(separator: " ")) failed with status \(process.terminationStatus)")
+        let result = try await TestProcess.run(ProcessRunner.which(argv[0]) ?? argv[0], Array(argv.dropFirst()))
+        guard result.status == 0 else {
+            throw KmatrixError(.hostFailure, "\(argv.joined(separator: " ")) failed with status \(result.status): \(result.output)")
         }
     }
 

@@ -16,14 +16,8 @@ import Testing
 struct FlakyBootTests {
     /// Runs `debugfs -w -R request image`; its stderr holds its complaints.
     func debugfs(_ image: String, _ request: String) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(ProcessRunner.which("debugfs")))
-        process.arguments = ["-w", "-R", request, image]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        await process.exited()
-        #expect(process.terminationStatus == 0, "debugfs \(request)")
+        let result = try await TestProcess.run(try #require(ProcessRunner.which("debugfs")), ["-w", "-R", request, image])
+        #expect(result.status == 0, "debugfs \(request): \(result.output)")
     }
 
     @Test("An init that fails once, then passes, makes the cell flaky with both logs kept")

@@ -15,12 +15,8 @@ struct CheckDTBCommandTests {
         let project = try ScratchProject()
         try project.write("Targets/acme-imx6q.json", MadeUpBoard.json)
         try project.write("board.dts", dts)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(dtcPath))
-        process.arguments = ["-q", "-I", "dts", "-O", "dtb", "-o", "\(project.root)/board.dtb", "\(project.root)/board.dts"]
-        try process.run()
-        await process.exited()
-        #expect(process.terminationStatus == 0)
+        let dtc = try await TestProcess.run(try #require(dtcPath), ["-q", "-I", "dts", "-O", "dtb", "-o", "\(project.root)/board.dtb", "\(project.root)/board.dts"])
+        #expect(dtc.status == 0, "dtc: \(dtc.output)")
         return (project, "\(project.root)/board.dtb")
     }
 

@@ -30,14 +30,7 @@ struct CacheTransferTests {
     }
 
     func run(_ argv: [String]) async throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = argv
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        await p.exited()
-        return p.terminationStatus
+        try await TestProcess.run("/usr/bin/env", argv).status
     }
 
     @Test func exportedEntriesImportIntoAnEmptyCacheAndAreHits() async throws {

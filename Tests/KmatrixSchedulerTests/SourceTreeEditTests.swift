@@ -20,12 +20,8 @@ struct SourceTreeEditTests {
         if FileManager.default.fileExists(atPath: "\(tree)/.git/kmatrix-ready") { return tree }
         try? FileManager.default.removeItem(atPath: tree)
         func run(_ argv: [String]) async throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = argv
-            try process.run()
-            await process.exited()
-            try #require(process.terminationStatus == 0, "\(argv.joined(separator: " ")) failed")
+            let result = try await TestProcess.run("/usr/bin/env", argv)
+            try #require(result.status == 0, "\(argv.joined(separator: " ")) failed: \(result.output)")
         }
         try await run(["cp", "-a", unpacked, tree])
         // Debian's linux-source ignores its whole top level (`/*`, `!/debian/`: its packaging
