@@ -47,6 +47,12 @@ public struct KernelPlan: Sendable {
         "LC_ALL": "C",
     ]
 
+    /// The environment every make of a kernel gets, as lines of the config and build keys:
+    /// a value changed here changes both keys, with no format version to remember to bump.
+    static func keyLines(_ environment: [String: String?]) -> [String] {
+        environment.sorted { $0.key < $1.key }.map { "env \($0.key)=\($0.value ?? "(unset)")" }
+    }
+
     /// `make -C SRC O=BUILD ARCH=... CROSS_COMPILE=... [LLVM=...] [CC="ccache ..."]`.
     public func make(_ targets: [String], jobs: Int? = nil) -> Command {
         var argv = ["make", "-C", sourceTree, "O=\(buildDirectory)", "ARCH=\(cell.target.kernel.arch)"]
@@ -61,7 +67,7 @@ public struct KernelPlan: Sendable {
             // by kbuild's own HOSTCC, locally and uncached.
             argv.append("CC=\(ccache) \(kernelCompiler)")
         case (nil, let distcc?):
-            argv.append("CC=\(distcc.executable) \(kernelCompiler)")
+            argv.append(distcc.makeCC(kernelCompiler))
         case (nil, nil):
             break
         }
@@ -79,7 +85,7 @@ public struct KernelPlan: Sendable {
     /// `DISTCC_HOSTS`, and ccache's prefix when ccache hands its misses to distcc.
     var distccEnvironment: [String: String?] {
         guard let distcc else { return [:] }
-        var environment: [String: String?] = ["DISTCC_HOSTS": distcc.hosts]
+        var environment = distcc.environment
         if ccache != nil { environment["CCACHE_PREFIX"] = distcc.executable }
         return environment
     }

@@ -37,11 +37,8 @@ public struct BusyboxPlan: Sendable {
         var argv = ["make", "-C", sourceTree, "O=\(buildDirectory)"]
         if let crossCompile { argv.append("CROSS_COMPILE=\(crossCompile)") }
         if let jobs { argv.append("-j\(jobs)") }
-        var environment: [String: String?] = ["LC_ALL": "C", "KCONFIG_NOTIMESTAMP": "1"]
-        if let distcc {
-            argv.append("CC=\(distcc.executable) \(crossCompile ?? "")gcc")
-            environment["DISTCC_HOSTS"] = distcc.hosts
-        }
+        if let distcc { argv.append(distcc.makeCC("\(crossCompile ?? "")gcc")) }
+        let environment: [String: String?] = ["LC_ALL": "C", "KCONFIG_NOTIMESTAMP": "1"].merging(distcc?.environment ?? [:]) { $1 }
         return Command(argv + targets, environment: environment, cleanEnvironment: true)
     }
 

@@ -86,9 +86,7 @@ struct DistccIntegrationTests {
         let clientTail = ((try? String(contentsOfFile: clientLog, encoding: .utf8)) ?? "(no client log)").split(separator: "\n").suffix(20).joined(separator: "\n")
         try #require(build.status == 0, "kmatrix build --distcc: \(build.output)\ndistcc client log, last lines:\n\(clientTail)")
 
-        let counts = try logFiles.map { log in
-            try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("COMPILE_OK") }.count
-        }
+        let counts = try compileCounts(logFiles)
         print("distcc: remote compiles per host \(zip(network.names.indices.map(network.address), counts).map { "\($0)=\($1)" }.joined(separator: " ")), "
               + "total \(counts.reduce(0, +)); local build \(localTime), distcc rebuild \(distccTime)")
         #expect(counts.reduce(0, +) > 0, "no compile reached a distcc daemon; distcc client log, last lines:\n\(clientTail)")
@@ -102,14 +100,14 @@ struct DistccIntegrationTests {
 
         // Busybox through the same daemons: `rootfs` builds it (this cache has none) with
         // `CC="distcc <cross>gcc"`; its key is the one the shared cache's local build has.
-        let before = try compileCount(logFiles)
+        let before = try compileCounts(logFiles).reduce(0, +)
         started = ContinuousClock.now
         let rootfs = try await TestProcess.run(kmatrix, ["rootfs"] + common.dropFirst() + ["--jobs", "4", "--distcc", hosts],
                                                environment: ["DISTCC_DIR": distccDir, "DISTCC_FALLBACK": "0", "DISTCC_LOG": clientLog],
                                                logPrefix: "kmatrix-distcc-busybox")
         let busyboxTime = ContinuousClock.now - started
         try #require(rootfs.status == 0, "kmatrix rootfs --distcc: \(rootfs.output)")
-        let busyboxCompiles = try compileCount(logFiles) - before
+        let busyboxCompiles = try compileCounts(logFiles).reduce(0, +) - before
         let busyboxKeys = try FileManager.default.contentsOfDirectory(atPath: "\(testCache.root)/cache/busybox.build").filter { !$0.hasPrefix(".") }
         let busyboxKey = try #require(busyboxKeys.count == 1 ? busyboxKeys.first : nil, "busybox.build entries: \(busyboxKeys)")
         let shared = "\(TestCache.shared.root)/cache/busybox.build/\(busyboxKey)"
@@ -122,8 +120,9 @@ struct DistccIntegrationTests {
                 "busybox through distcc differs from the shared cache's local build")
     }
 
-    func compileCount(_ logFiles: [String]) throws -> Int {
-        try logFiles.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").filter { $0.contains("COMPILE_OK") }.count }.reduce(0, +)
+    /// Each daemon's finished compiles so far (its log's `COMPILE_OK` lines).
+    func compileCounts(_ logFiles: [String]) throws -> [Int] {
+        try logFiles.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").filter { $0.contains("COMPILE_OK") }.count }
     }
 
     func onlyKernelEntry(_ cache: TestCache) throws -> String {

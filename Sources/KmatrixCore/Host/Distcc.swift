@@ -12,4 +12,10 @@ public struct Distcc: Sendable, Hashable {
         self.executable = executable
         self.hosts = hosts
     }
+
+    /// make's `CC=` for `compiler` run through distcc.
+    public func makeCC(_ compiler: String) -> String { "CC=\(executable) \(compiler)" }
+
+    /// What the distcc client reads from its environment: the hosts.
+    public var environment: [String: String?] { ["DISTCC_HOSTS": hosts] }
 }
