@@ -57,14 +57,10 @@ public struct LavaLog: Sendable {
         return LavaLog(entries: entries)
     }
 
-    /// `2026-12-07T07:14:00.346141`: LAVA's `datetime.utcnow().isoformat()`.
+    /// `2026-12-07T07:14:00.346141`: LAVA's `datetime.utcnow().isoformat()` (UTC, no zone).
     static func date(_ text: String) -> Date? {
         let parts = text.split(separator: ".", maxSplits: 1)
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
-        guard let whole = parts.first.flatMap({ formatter.date(from: String($0)) }) else { return nil }
+        guard let seconds = parts.first, let whole = try? Date(seconds + "Z", strategy: .iso8601) else { return nil }
         let fraction = parts.count > 1 ? Double("0." + parts[1].prefix { $0.isNumber }) ?? 0 : 0
         return whole.addingTimeInterval(fraction)
     }
@@ -240,6 +236,12 @@ struct FlowReader {
         }
     }
 
+    /// YAML's one-character escapes (`\n`, `\t`, ...) and what they stand for.
+    static let simpleEscapes: [Unicode.Scalar: Unicode.Scalar] = [
+        "0": "\u{0}", "a": "\u{7}", "b": "\u{8}", "t": "\t", "\t": "\t", "n": "\n", "v": "\u{B}", "f": "\u{C}", "r": "\r",
+        "e": "\u{1B}", " ": " ", "\"": "\"", "/": "/", "\\": "\\", "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
+    ]
+
     /// The rest of a double-quoted scalar, its closing quote consumed.
     mutating func quoted() -> String? {
         var out = String.UnicodeScalarView()
@@ -249,11 +251,7 @@ struct FlowReader {
             guard c == "\\" else { out.append(c); continue }
             guard let e = current else { return nil }
             index += 1
-            let simple: [Unicode.Scalar: Unicode.Scalar] = [
-                "0": "\u{0}", "a": "\u{7}", "b": "\u{8}", "t": "\t", "\t": "\t", "n": "\n", "v": "\u{B}", "f": "\u{C}", "r": "\r",
-                "e": "\u{1B}", " ": " ", "\"": "\"", "/": "/", "\\": "\\", "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
-            ]
-            if let scalar = simple[e] { out.append(scalar); continue }
+            if let scalar = Self.simpleEscapes[e] { out.append(scalar); continue }
             let digits = e == "x" ? 2 : e == "u" ? 4 : e == "U" ? 8 : 0
             guard digits > 0, index + digits <= scalars.count,
                   let code = UInt32(String(String.UnicodeScalarView(scalars[index..<index + digits])), radix: 16),
