@@ -171,10 +171,13 @@ public struct KernelConfigInputs: Sendable, Hashable, Codable {
     }
 
     /// A stable hash of what decides the config (not of who asked for what).
-    public var fingerprint: String {
+    public var fingerprint: String { fingerprint(environment: KernelPlan.reproducibleEnvironment) }
+
+    func fingerprint(environment: [String: String?]) -> String {
         var lines = ["kmatrix-kernel-config-1", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
                      "compiler=\(toolchain.compilerName)", "version=\(toolchain.version)"]
         lines += toolchain.toolLines
+        lines += KernelPlan.keyLines(environment)
         lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
         switch base {
         case .makeTarget(let target): lines.append("base make \(target)")
@@ -217,11 +220,14 @@ public struct KernelBuildInputs: Sendable, Hashable, Codable {
         modules = configuration.hasModules
     }
 
-    public var fingerprint: String {
+    public var fingerprint: String { fingerprint(environment: KernelPlan.reproducibleEnvironment) }
+
+    func fingerprint(environment: [String: String?]) -> String {
         var lines = ["kmatrix-kernel-build-3", "source=\(sourceSHA256)", "arch=\(arch)", "cross=\(crossCompile ?? "")",
                      "compiler=\(toolchain.compilerName)", "version=\(toolchain.version)", "config=\(configSHA256)",
                      "image=\(imageTarget)", "modules=\(modules)"]
         lines += toolchain.toolLines
+        lines += KernelPlan.keyLines(environment)
         lines += makeVariables.sorted { $0.key < $1.key }.map { "var \($0.key)=\($0.value)" }
         lines += dtbTargets.map { "dtb \($0)" }
         lines += artifactPaths.map { "path \($0)" }

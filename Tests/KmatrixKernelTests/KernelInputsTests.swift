@@ -1,6 +1,6 @@
 import Foundation
 import KmatrixCore
-import KmatrixKernel
+@testable import KmatrixKernel
 import KmatrixTestSupport
 import Testing
 
@@ -69,6 +69,27 @@ struct KernelInputsTests {
         var more = inputs
         more.requested.append(RequestedOption(KernelOption(name: "CONFIG_HZ_250", value: "y"), origin: "cell"))
         #expect(more.fingerprint != inputs.fingerprint)
+    }
+
+    /// Every variable kmatrix sets for the kernel's makes is in both keys: changing any one
+    /// (as pinning KBUILD_BUILD_VERSION did) moves the config key and the build key.
+    @Test func theBuildEnvironmentIsInBothKeys() throws {
+        let project = try Project.load(root: repositoryRoot)
+        let arm = try cell(project, "arm-vexpress-a9")
+        let config = try KernelConfigInputs.assemble(cell: arm, project: project, source: source, toolchain: gcc)
+        let configuration = KernelConfiguration(inputsFingerprint: config.fingerprint, configPath: "/b/.config",
+                                                configSHA256: String(repeating: "c", count: 64), requestedCount: 1,
+                                                mismatches: [], hasModules: false, seconds: 0, log: "/b/config.log", failure: nil)
+        let build = KernelBuildInputs(config: config, configuration: configuration, target: arm.target)
+        let environment = KernelPlan.reproducibleEnvironment
+        #expect(config.fingerprint == config.fingerprint(environment: environment))
+        #expect(build.fingerprint == build.fingerprint(environment: environment))
+        for name in environment.keys {
+            var changed = environment
+            changed[name] = "other"
+            #expect(config.fingerprint(environment: changed) != config.fingerprint, "config key ignores \(name)")
+            #expect(build.fingerprint(environment: changed) != build.fingerprint, "build key ignores \(name)")
+        }
     }
 
     @Test func commandsStayOutOfTheSourceTreeAndTakeTheCallersEnvironment() throws {
