@@ -12,7 +12,7 @@ public struct TestCache: Sendable {
 
     public init(root: String) { workspace = Workspace(root: root) }
 
-    /// `Workspace.defaultRoot()`: honours `KMATRIX_CACHE` and `XDG_CACHE_HOME`.
+    /// `Workspace.defaultRoot()`: honours `KMATRIX_CACHE`, `XDG_CACHE_HOME` and `HOME`.
     public static let shared = TestCache(root: Workspace.defaultRoot())
 
     /// The shipped project, as the fixture run saw it.

@@ -27,7 +27,12 @@ public struct Workspace: Sendable, Equatable {
     public static func defaultRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let explicit = environment["KMATRIX_CACHE"], !explicit.isEmpty { return explicit }
         if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return "\(xdg)/kmatrix" }
-        return (NSHomeDirectory() as NSString).appendingPathComponent(".cache/kmatrix")
+        // $HOME first, as Scripts/bootstrap and every XDG tool read it: Foundation's
+        // NSHomeDirectory() on Linux is the password file's home and ignores $HOME, so with
+        // HOME set elsewhere (a CI job's, `sudo -E`) bootstrap's fetched sources landed in
+        // one cache and kmatrix looked in another.
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return (home as NSString).appendingPathComponent(".cache/kmatrix")
     }
 
     /// Downloaded or fetched source tarballs.
