@@ -11,7 +11,12 @@ import Synchronization
 /// and exits. `kill -9` is the watchdog's job (`ProcessGroups`).
 enum SignalScope {
     static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
-    static let grace: Duration = .seconds(2)
+    /// 2 s, or `KMATRIX_STOP_GRACE` seconds (children that need longer to stop cleanly; a
+    /// test that must see the second signal's path on a loaded machine).
+    static let grace: Duration = {
+        let configured = ProcessInfo.processInfo.environment["KMATRIX_STOP_GRACE"].flatMap(Double.init)
+        return .milliseconds(Int((configured.map { max(0, $0) } ?? 2) * 1000))
+    }()
     static let recordGrace: Duration = .seconds(5)
 
     private struct State {
