@@ -71,7 +71,8 @@ struct SourceTreeEditTests {
     }
 
     @Test(.needs(tools: ["git", "make", "gcc", "qemu-system-x86_64"], .kmatrixBinary, .unpackedKernel,
-                 .busyboxInstall("amd64")))
+                 .busyboxInstall("amd64")),
+          .timeLimit(.minutes(30)))
     func anEditIsRebuiltIncrementallyAndBootedAndARevertIsACacheHit() async throws {
         let tree = try await Self.workTree()
         let scratch = try project(tree: tree); defer { scratch.remove() }

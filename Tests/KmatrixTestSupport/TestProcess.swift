@@ -22,14 +22,39 @@ public enum TestProcess {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
+        // A test's time limit cancels it: the program gets SIGTERM (kmatrix then ends what it
+        // started), and SIGKILL 15 s later (a program may inherit the test process's blocked
+        // SIGTERM), so that a hung program fails its test instead of holding the whole run.
+        let running = UncheckedProcess(process)
+        let status: Int32 = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+                do { try process.run() } catch {
+                    process.terminationHandler = nil
+                    continuation.resume(throwing: error)
+                }
             }
+        } onCancel: {
+            running.end(grace: .seconds(15))
         }
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+}
+
+/// A started `Process` handed to a cancellation handler (Foundation's `Process` is not
+/// `Sendable`; `isRunning`, `processIdentifier` and `kill` are safe from any thread).
+private struct UncheckedProcess: @unchecked Sendable {
+    let process: Process
+    init(_ process: Process) { self.process = process }
+
+    func end(grace: Duration) {
+        guard process.isRunning else { return }
+        let pid = process.processIdentifier
+        kill(pid, SIGTERM)
+        let seconds = Double(grace.components.seconds)
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            if self.process.isRunning { kill(pid, SIGKILL) }
+        }
     }
 }
 
