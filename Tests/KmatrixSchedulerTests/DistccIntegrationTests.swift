@@ -40,11 +40,25 @@ struct DistccIntegrationTests {
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         defer { try? FileManager.default.removeItem(atPath: logs) }
         // The daemons and their workers, found by the log folder on their command lines.
-        // SIGKILL: they inherit the test process's blocked SIGTERM.
+        // SIGKILL: they inherit the test process's blocked SIGTERM. Again until none is left: a
+        // daemon forks workers until it dies, and one forked after the first look survives it
+        // holding the daemon's end of Foundation's exit-notification socket, so the daemon
+        // stays an unreaped zombie and `waitUntilExit()` never returns (a cold run here hung
+        // so: two zombie daemons, three orphaned workers, the test run held until its limit).
         var daemons: [Process] = []
         defer {
-            for pid in processesMentioning(logs) { kill(pid_t(pid), SIGKILL) }
-            for daemon in daemons { daemon.waitUntilExit() }
+            let deadline = ContinuousClock.now + .seconds(20)
+            var left = processesMentioning(logs)
+            while !left.isEmpty, ContinuousClock.now < deadline {
+                for pid in left { kill(pid_t(pid), SIGKILL) }
+                usleep(100_000)
+                left = processesMentioning(logs)
+            }
+            for daemon in daemons {
+                while daemon.isRunning, ContinuousClock.now < deadline { usleep(100_000) }
+            }
+            #expect(left.isEmpty && daemons.allSatisfy { !$0.isRunning },
+                    "distcc daemons left after 20 s: \(left.map { "\($0) \(commandLine(of: $0))" })")
         }
         var logFiles: [String] = []
         for (index, address) in Self.addresses.enumerated() {
