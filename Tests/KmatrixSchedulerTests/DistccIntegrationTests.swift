@@ -155,30 +155,12 @@ struct DistccIntegrationTests {
         for address in addresses {
             var ready = false
             for _ in 0..<100 where !ready {
-                ready = (try? ShortCommand.run(["timeout", "1", "/bin/bash", "-c", "exec 3<>/dev/tcp/\(address)/\(Self.port)"])) != nil
+                let probe = try await TestProcess.run("/usr/bin/timeout", ["1", "/bin/bash", "-c", "exec 3<>/dev/tcp/\(address)/\(Self.port)"],
+                                                      logPrefix: "kmatrix-distcc-probe")
+                ready = probe.status == 0
                 if !ready { try await Task.sleep(for: .milliseconds(100)) }
             }
             try #require(ready, "distccd on \(address) does not listen")
         }
     }
 }
-
-/// Runs a short command (a connect probe) to its end; throws with its output unless it exits 0.
-enum ShortCommand {
-    @discardableResult
-    static func run(_ argv: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : (ProcessRunner.which(argv[0]) ?? argv[0]))
-        process.arguments = Array(argv.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()  // at most the probe's 1 s
-        guard process.terminationStatus == 0 else { throw CommandFailed(description: "\(argv.joined(separator: " ")): \(output)") }
-        return output
-    }
-}
-
-struct CommandFailed: Error, CustomStringConvertible { var description: String }
