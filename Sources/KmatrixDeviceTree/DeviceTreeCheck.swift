@@ -5,25 +5,39 @@ import KmatrixFDT
 /// Checks a DTB, before any boot, against the target it is for and the kernel that will
 /// boot it: structure (libfdt), machine, console, drivers for what the boot needs, memory.
 public enum DeviceTreeCheck {
-    /// Checks the DTB file at `dtb`. `console` defaults to the target's; `kernelCompatibles`
-    /// nil skips the driver checks. Never throws: an unreadable or broken file is a finding.
+    /// Checks the DTB file at `dtb`. `console` defaults to the target's; `drivers` nil skips
+    /// the driver checks (with `kernelProblem`, why the kernel could not be read: an error).
+    /// Never throws: an unreadable or broken file is a finding.
     public static func run(dtb: String, target: Target?, console: String? = nil,
-                           kernelCompatibles: Set<String>?, kernel: String? = nil) -> DeviceTreeReport {
+                           drivers: KernelDrivers?, kernel: String? = nil, kernelProblem: String? = nil) -> DeviceTreeReport {
         guard let data = FileManager.default.contents(atPath: dtb) else {
             var report = DeviceTreeReport(dtb: dtb, target: target?.name, console: console ?? target?.console.device,
-                                          kernel: kernel, kernelCompatibleCount: kernelCompatibles?.count)
+                                          kernel: kernel, kernelCompatibleCount: drivers?.compatibles.count)
             report.findings = [DeviceTreeFinding(.error, .structure, reason: "cannot read \(dtb)")]
             return report
         }
-        return run(blob: [UInt8](data), name: dtb, target: target, console: console, kernelCompatibles: kernelCompatibles, kernel: kernel)
+        return run(blob: [UInt8](data), name: dtb, target: target, console: console, drivers: drivers, kernel: kernel,
+                   kernelProblem: kernelProblem)
+    }
+
+    /// The same, with the kernel given as its compatibles only (no symbol table).
+    public static func run(dtb: String, target: Target?, console: String? = nil,
+                           kernelCompatibles: Set<String>?, kernel: String? = nil) -> DeviceTreeReport {
+        run(dtb: dtb, target: target, console: console, drivers: kernelCompatibles.map { KernelDrivers(compatibles: $0) }, kernel: kernel)
+    }
+
+    public static func run(blob: [UInt8], name: String, target: Target?, console: String? = nil,
+                           kernelCompatibles: Set<String>?, kernel: String? = nil) -> DeviceTreeReport {
+        run(blob: blob, name: name, target: target, console: console,
+            drivers: kernelCompatibles.map { KernelDrivers(compatibles: $0) }, kernel: kernel)
     }
 
     /// Checks a DTB held in memory; `name` is what the report calls it.
     public static func run(blob: [UInt8], name: String, target: Target?, console: String? = nil,
-                           kernelCompatibles: Set<String>?, kernel: String? = nil) -> DeviceTreeReport {
+                           drivers: KernelDrivers?, kernel: String? = nil, kernelProblem: String? = nil) -> DeviceTreeReport {
         let consoleDevice = console ?? target?.console.device
         var report = DeviceTreeReport(dtb: name, target: target?.name, console: consoleDevice, kernel: kernel,
-                                      kernelCompatibleCount: kernelCompatibles?.count)
+                                      kernelCompatibleCount: drivers?.compatibles.count)
         let tree: DeviceTree
         do {
             let fdt = try FlattenedDeviceTree(bytes: blob)
@@ -35,12 +49,12 @@ public enum DeviceTreeCheck {
             return report
         }
         report.rootCompatibles = tree.root.compatibles
-        var checker = Checker(tree: tree, kernel: kernelCompatibles)
+        var checker = Checker(tree: tree, kernel: drivers)
         checker.machine(expected: target?.deviceTree.rootCompatible, target: target?.name)
         // The target's flag speaks for its own console only, not for a --console override.
         let inTree = target.map { $0.console.deviceTree || consoleDevice != $0.console.device } ?? true
         let consoleNode = checker.console(consoleDevice, inTree: inTree)
-        checker.drivers(console: consoleNode)
+        checker.drivers(console: consoleNode, kernelProblem: kernelProblem)
         checker.memory(target: target)
         report.findings += checker.findings
         return report
@@ -64,10 +78,10 @@ public enum DeviceTreeCheck {
 /// The checks over one parsed tree, accumulating findings.
 struct Checker {
     let tree: DeviceTree
-    let kernel: Set<String>?
+    let kernel: KernelDrivers?
     var findings: [DeviceTreeFinding] = []
 
-    init(tree: DeviceTree, kernel: Set<String>?) {
+    init(tree: DeviceTree, kernel: KernelDrivers?) {
         self.tree = tree
         self.kernel = kernel
     }

@@ -66,6 +66,14 @@ public enum DeviceTreeRules {
     /// the AMBA bus): such a node needs no driver of its own.
     public static let busCompatibles: Set<String> = ["simple-bus", "simple-mfd", "isa", "arm,amba-bus"]
 
+    /// Buses that a driver of another node populates (`for_each_compatible_node`), not a
+    /// driver of their own: the bus is driven when one of those drivers is in the kernel.
+    /// Versatile Express's config buses are populated by the syscfg bridge that the
+    /// `arm,vexpress-sysreg` MFD creates (drivers/bus/vexpress-config.c, Linux 6.1).
+    public static let populatedBy: [String: [String]] = [
+        "arm,vexpress,config-bus": ["arm,vexpress-sysreg"],
+    ]
+
     /// Generic compatibles that say what kind of bus device a node is, not which driver
     /// binds it: finding one of these in the kernel proves nothing about the device.
     public static let genericCompatibles: Set<String> = ["arm,primecell"]
@@ -89,5 +97,28 @@ public enum DeviceTreeRules {
     public static let providerProperties: [(property: String, cells: String)] = [
         ("clocks", "#clock-cells"),
         ("interrupts-extended", "#interrupt-cells"),
+        ("resets", "#reset-cells"),
+        ("power-domains", "#power-domain-cells"),
+    ]
+
+    /// PrimeCell compatibles and the names of their Linux drivers' `amba_id` tables (Linux
+    /// 6.1): AMBA drivers bind by the peripheral ID the device reports, so the kernel holds
+    /// no compatible for them and the check looks for the table in vmlinux's symbols.
+    public static let ambaIDTables: [String: [String]] = [
+        "arm,pl010": ["pl010_ids"],
+        "arm,pl011": ["pl011_ids"],
+        "arm,pl022": ["pl022_ids"],
+        "arm,pl031": ["pl031_ids"],
+        "arm,pl041": ["aaci_ids"],
+        "arm,pl050": ["amba_kmi_idtable"],
+        "arm,pl061": ["pl061_ids"],
+        "arm,pl080": ["pl08x_ids"],
+        "arm,pl081": ["pl08x_ids"],
+        "arm,pl110": ["clcdfb_id_table", "pl111_id_table"],
+        "arm,pl111": ["clcdfb_id_table", "pl111_id_table"],
+        "arm,pl180": ["mmci_ids"],
+        "arm,pl18x": ["mmci_ids"],
+        "arm,pl330": ["pl330_ids"],
+        "arm,sp805": ["sp805_wdt_ids"],
     ]
 }

@@ -5,11 +5,18 @@ import KmatrixCore
 /// for the providers they depend on, with the chain that leads to each missing one.
 extension Checker {
     /// Whether the kernel can drive the node: a specific compatible in the kernel, or a bus
-    /// the core populates. Generic compatibles (`arm,primecell`) prove nothing.
-    func driven(_ index: Int, by kernel: Set<String>) -> Bool {
+    /// the core populates. Generic compatibles (`arm,primecell`) prove nothing; a PrimeCell
+    /// whose driver is known is driven when that driver's `amba_id` table is in the kernel's
+    /// symbols (AMBA drivers match peripheral IDs, not compatibles).
+    func driven(_ index: Int, by kernel: KernelDrivers) -> Bool {
         let compatibles = tree.nodes[index].compatibles
         if compatibles.contains(where: { DeviceTreeRules.busCompatibles.contains($0) }) { return true }
-        return compatibles.contains { !DeviceTreeRules.genericCompatibles.contains($0) && kernel.contains($0) }
+        if compatibles.contains(where: { (DeviceTreeRules.populatedBy[$0] ?? []).contains(where: kernel.compatibles.contains) }) { return true }
+        if compatibles.contains("arm,primecell"), let symbols = kernel.symbols {
+            let tables = compatibles.flatMap { DeviceTreeRules.ambaIDTables[$0] ?? [] }
+            if !tables.isEmpty { return tables.contains(where: symbols.contains) }
+        }
+        return compatibles.contains { !DeviceTreeRules.genericCompatibles.contains($0) && kernel.compatibles.contains($0) }
     }
 
     func isDescriptive(_ index: Int) -> Bool {
@@ -57,66 +64,127 @@ extension Checker {
                 problems.append("\(via) is phandle \(hex(phandle)), which no node has")
             }
         }
+        // The bus above: a device is created only when every bus over it is (simple-bus and
+        // the like by the core, any other by its driver).
+        if let parent = node.parent, parent != 0, !isDescriptive(parent) {
+            var bus: Int? = parent
+            while let b = bus, b != 0, tree.nodes[b].compatibles.isEmpty { bus = tree.nodes[b].parent }
+            if let bus, bus != 0 { edges.append(("parent bus", bus)) }
+        }
         var seen = Set<Int>()
         return (edges.filter { seen.insert($0.1).inserted }, problems)
     }
 
-    mutating func drivers(console: Int?) {
+    /// The pin controllers a node's default pin state (`pinctrl-0`) uses: each entry is a
+    /// configuration node below its controller, the nearest ancestor with a compatible.
+    func pinControllers(of index: Int) -> (edges: [(via: String, node: Int)], problems: [String]) {
+        let node = tree.nodes[index]
+        guard node.has("pinctrl-0") else { return ([], []) }
+        guard let phandles = node.cells("pinctrl-0") else { return ([], ["'pinctrl-0' is not a list of phandles"]) }
+        var edges: [(String, Int)] = []
+        var problems: [String] = []
+        for phandle in phandles where phandle != 0 {
+            guard let state = tree.byPhandle[phandle] else {
+                problems.append("'pinctrl-0' names phandle \(hex(phandle)), which no node has")
+                continue
+            }
+            var controller: Int? = tree.nodes[state].parent
+            while let c = controller, c != 0, tree.nodes[c].compatibles.isEmpty { controller = tree.nodes[c].parent }
+            if let controller, controller != 0, !edges.contains(where: { $0.1 == controller }) { edges.append(("pinctrl-0", controller)) }
+        }
+        return (edges, problems)
+    }
+
+    /// One chain the boot needs, walked breadth first from `start` (so each chain is the
+    /// shortest way the boot reaches a node): what it reaches and what is wrong on the way.
+    func walk(from start: Int, role: String, kernel: KernelDrivers, followPins: Bool)
+        -> (reached: Set<Int>, problems: [(node: Int, chain: [DeviceTreeFinding.Link], reason: String)]) {
+        var previous: [Int: (via: String, from: Int)] = [:]
+        var queue = [start]
+        var visited: Set<Int> = [start]
+        var problems: [(Int, [DeviceTreeFinding.Link], String)] = []
+        var head = 0
+        while head < queue.count {
+            let current = queue[head]
+            head += 1
+            let chain = self.chain(to: current, from: start, previous: previous)
+            if !tree.isEnabled(current) {
+                problems.append((current, chain, "needed by the \(role) but disabled"))
+            } else if tree.nodes[current].compatibles.isEmpty {
+                problems.append((current, chain, "needed by the \(role) but has no compatible: no driver can bind it"))
+            } else if !driven(current, by: kernel) {
+                problems.append((current, chain, current == start ? "\(role) with no built-in driver" : "needed by the \(role); no built-in driver"))
+            }
+            var (edges, found) = dependencies(of: current)
+            if followPins, current == start {
+                let pins = pinControllers(of: current)
+                edges += pins.edges
+                found += pins.problems
+            }
+            for problem in found { problems.append((current, chain, "needed by the \(role): \(problem)")) }
+            for (via, next) in edges where visited.insert(next).inserted {
+                previous[next] = (via, current)
+                queue.append(next)
+            }
+        }
+        return (visited, problems)
+    }
+
+    /// Errors only for what the boot needs: the console UART, the interrupt controller the
+    /// tree defaults to, and a timer (any one whose chain is whole: the kernel needs one
+    /// clock event source, not every timer a SoC has), each followed through interrupt
+    /// parents, clocks, resets, power domains, the console's pins and the buses above.
+    /// Everything else without a driver is a note.
+    mutating func drivers(console: Int?, kernelProblem: String? = nil) {
         guard let kernel else {
-            add(.info, .drivers, nil, "no kernel given: driver checks skipped")
+            if let kernelProblem {
+                add(.error, .drivers, nil, "the kernel could not be read, so its drivers are unknown: \(kernelProblem)")
+            } else {
+                add(.info, .drivers, nil, "no kernel given: driver checks skipped")
+            }
             return
         }
-        // What the boot needs: the console UART, every interrupt controller, every timer.
-        var roots: [(node: Int, role: String)] = []
-        if let console, tree.isEnabled(console) { roots.append((console, "console UART")) }
-        for i in tree.nodes.indices where i != 0 && tree.isEnabled(i) {
-            if tree.nodes[i].has("interrupt-controller") {
-                roots.append((i, "interrupt controller"))
-            } else if !tree.isWithin(i, path: "/cpus"), DeviceTreeRules.isTimer(tree.nodes[i]) {
-                roots.append((i, "timer"))
-            }
+        if kernel.fromEveryString {
+            add(.warning, .drivers, nil, "the kernel has no string shaped like an of_device_id compatible: every printable string of its data was taken instead, so a missing driver may pass unseen")
         }
-        let rootSet = Set(roots.map(\.node))
+        var roots: [(node: Int, role: String)] = []
+        if let (phandle, _) = tree.interruptParent(of: 0), let controller = tree.byPhandle[phandle] {
+            roots.append((controller, "root interrupt controller"))
+        }
+        if let console, tree.isEnabled(console) { roots.append((console, "console UART")) }
         var required = Set<Int>()
         var reported = Set<String>()
-
         for (start, role) in roots {
-            // Breadth first, so each chain is the shortest way the boot reaches a node.
-            var previous: [Int: (via: String, from: Int)] = [:]
-            var queue = [start]
-            var visited: Set<Int> = [start]
-            var head = 0
-            while head < queue.count {
-                let current = queue[head]
-                head += 1
-                required.insert(current)
-                let chain = self.chain(to: current, from: start, previous: previous)
-                // A root reached from another root is reported once, as its own root.
-                let ownTurn = current == start || !rootSet.contains(current)
-                if ownTurn {
-                    if !tree.isEnabled(current) {
-                        report(&reported, .error, current, chain, "needed by the \(role) but disabled")
-                    } else if tree.nodes[current].compatibles.isEmpty {
-                        report(&reported, .error, current, chain, "needed by the \(role) but has no compatible: no driver can bind it")
-                    } else if !driven(current, by: kernel) {
-                        report(&reported, .error, current, chain, current == start
-                               ? "\(role) with no built-in driver" : "needed by the \(role); no built-in driver")
-                    }
+            let walked = walk(from: start, role: role, kernel: kernel, followPins: role == "console UART")
+            required.formUnion(walked.reached)
+            for problem in walked.problems { report(&reported, .error, problem.node, problem.chain, problem.reason) }
+        }
+
+        // Timers: one whose whole chain has drivers is enough.
+        let timers = tree.nodes.indices.filter { i in
+            i != 0 && tree.isEnabled(i) && !tree.isWithin(i, path: "/cpus") && DeviceTreeRules.isTimer(tree.nodes[i])
+        }
+        let timerWalks = timers.map { walk(from: $0, role: "timer", kernel: kernel, followPins: false) }
+        let usable = timers.indices.filter { timerWalks[$0].problems.isEmpty }
+        if let first = usable.first {
+            required.formUnion(timerWalks[first].reached)
+            for i in timers.indices where !usable.contains(i) {
+                for problem in timerWalks[i].problems {
+                    report(&reported, .info, problem.node, problem.chain,
+                           "\(problem.reason) (not needed to boot: \(tree.nodes[timers[first]].path) is a usable timer)")
                 }
-                let (edges, problems) = dependencies(of: current)
-                if ownTurn {
-                    for problem in problems { report(&reported, .error, current, chain, "needed by the \(role): \(problem)") }
-                }
-                for (via, next) in edges where visited.insert(next).inserted {
-                    previous[next] = (via, current)
-                    queue.append(next)
+            }
+        } else {
+            for walked in timerWalks {
+                for problem in walked.problems {
+                    report(&reported, .error, problem.node, problem.chain, "\(problem.reason) (and no other timer is usable)")
                 }
             }
         }
 
-        // Every other enabled device: a warning, once per subtree whose top has no driver.
+        // Every other enabled device: a note, once per subtree whose top has no driver.
         var undrivenTops = Set<Int>()
-        for i in tree.nodes.indices where i != 0 && !required.contains(i) && tree.isEnabled(i) && !isDescriptive(i) {
+        for i in tree.nodes.indices where i != 0 && !required.contains(i) && !timers.contains(i) && tree.isEnabled(i) && !isDescriptive(i) {
             guard !tree.nodes[i].compatibles.isEmpty, !driven(i, by: kernel) else { continue }
             var ancestor = tree.nodes[i].parent
             var covered = false
@@ -128,15 +196,17 @@ extension Checker {
             if !covered { add(DeviceTreeRules.notNeededToBoot.severity, .drivers, i, DeviceTreeRules.notNeededToBoot.reason) }
         }
         if !findings.contains(where: { $0.check == .drivers && $0.severity == .error }) {
-            let count = { (role: String) in roots.filter { $0.role == role }.count }
-            let consoleText = count("console UART") > 0 ? "the console UART, " : ""
-            add(.info, .drivers, nil, "\(consoleText)\(count("interrupt controller")) interrupt controller(s), \(count("timer")) timer(s) and the \(required.count - roots.count) provider(s) they use all have built-in drivers")
+            let consoleText = roots.contains { $0.role == "console UART" } ? "the console UART, " : ""
+            let controllerText = roots.contains { $0.role == "root interrupt controller" } ? "the root interrupt controller, " : ""
+            let timerText = usable.first.map { "a timer (\(tree.nodes[timers[$0]].path), of \(timers.count)) " } ?? "no timer node "
+            add(.info, .drivers, nil, "\(consoleText)\(controllerText)\(timerText)and the \(max(0, required.count - roots.count - (usable.isEmpty ? 0 : 1))) provider(s) and bus(es) they use all have built-in drivers")
         }
     }
 
     mutating func report(_ reported: inout Set<String>, _ severity: DeviceTreeFinding.Severity, _ node: Int,
                          _ chain: [DeviceTreeFinding.Link], _ reason: String) {
-        let key = chain.map { "\($0.via ?? "")>\($0.node)" }.joined(separator: "|") + "|" + reason
+        // Once per node: a controller two chains need is named once, on the first chain.
+        let key = tree.nodes[node].path
         guard reported.insert(key).inserted else { return }
         add(severity, .drivers, node, reason, chain: chain)
     }

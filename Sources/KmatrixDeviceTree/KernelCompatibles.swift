@@ -13,19 +13,23 @@ import KmatrixCore
 /// string literal (`of_machine_is_compatible("arm,vexpress")`, a quirk list) is packed
 /// against its neighbours and does not qualify, which keeps false positives rare.
 ///
-/// What it misses: drivers that match by other means (AMBA peripheral IDs, code that
-/// compares strings, buses populated by `for_each_compatible_node`). A PL011 is found
-/// through its earlycon entry, so it needs `SERIAL_AMBA_PL011_CONSOLE`; the check only
-/// asks about the console UART, interrupt controllers, timers and their providers, whose
-/// drivers use these tables. When no field-shaped string is found at all (a vmlinux laid
-/// out differently), every printable string of the data sections is taken instead,
-/// with the false positives that brings.
+/// AMBA (PrimeCell) drivers match peripheral IDs, not compatibles: those are found by their
+/// `amba_id` table's name in the symbol table (`pl011_ids`; see `DeviceTreeRules.ambaIDTables`).
+/// What it misses: code that compares strings, buses populated by `for_each_compatible_node`.
+/// When no field-shaped string is found at all (a vmlinux laid out differently), every
+/// printable string of the data sections is taken instead, and the report says so.
 public enum KernelCompatibles {
     /// The length of `of_device_id.compatible` and `earlycon_id.compatible`.
     static let fieldLength = 128
 
-    /// Reads `vmlinux` (or `BUILD_DIR/vmlinux` when given a directory).
+    /// Reads `vmlinux` (or `BUILD_DIR/vmlinux` when given a directory): its compatibles.
     public static func load(vmlinux: String) throws(KmatrixError) -> Set<String> {
+        try drivers(vmlinux: vmlinux).compatibles
+    }
+
+    /// Reads `vmlinux` (or `BUILD_DIR/vmlinux` when given a directory): the compatibles of
+    /// its match tables and the names in its symbol table (AMBA drivers' id tables).
+    public static func drivers(vmlinux: String) throws(KmatrixError) -> KernelDrivers {
         var path = vmlinux
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -35,24 +39,28 @@ public enum KernelCompatibles {
             throw KmatrixError.badInput("cannot read the kernel \(path)")
         }
         defer { try? handle.close() }
-        let sections: [ELFSection]
+        let layout: ELFSection.Layout
         do {
-            sections = try ELFSection.dataSections(of: handle)
+            layout = try ELFSection.layout(of: handle)
         } catch {
             throw KmatrixError.badInput("\(path) is not a vmlinux: \(error.message)")
         }
+        var symbols: Set<String>?
+        if let names = layout.symbolNames, let bytes = try? names.read(from: handle) {
+            symbols = Set(bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+        }
         var fields = Set<String>()
-        for section in sections {
+        for section in layout.data {
             guard let bytes = try? section.read(from: handle) else { continue }
             fields.formUnion(compatibleFields(in: bytes, address: section.address))
         }
-        guard fields.isEmpty else { return fields }
+        guard fields.isEmpty else { return KernelDrivers(compatibles: fields, symbols: symbols) }
         var strings = Set<String>()
-        for section in sections {
+        for section in layout.data {
             guard let bytes = try? section.read(from: handle) else { continue }
             strings.formUnion(printableStrings(in: bytes))
         }
-        return strings
+        return KernelDrivers(compatibles: strings, symbols: symbols, fromEveryString: true)
     }
 
     /// Strings that fill a zero-padded 128-byte `compatible` array (see the type's note).
@@ -122,8 +130,17 @@ struct ELFSection {
     static let alloc: UInt64 = 0x2
     static let execinstr: UInt64 = 0x4
 
-    /// Allocated, non-executable sections with contents (`.rodata`, `.init.data`, `.data`...).
-    static func dataSections(of handle: FileHandle) throws(Problem) -> [ELFSection] {
+    /// What the driver check reads: the data sections, and the symbol table's names.
+    struct Layout {
+        /// Allocated, non-executable sections with contents (`.rodata`, `.init.data`, `.data`...).
+        var data: [ELFSection]
+        /// The string table of `.symtab` (every symbol's name), if the file has one.
+        var symbolNames: ELFSection?
+    }
+
+    static let symtab: UInt32 = 2
+
+    static func layout(of handle: FileHandle) throws(Problem) -> Layout {
         let fileSize: UInt64
         do { fileSize = try handle.seekToEnd() } catch { throw Problem(message: "cannot seek: \(error)") }
         let ident = try read(handle, at: 0, count: 64, fileSize: fileSize)
@@ -145,14 +162,16 @@ struct ELFSection {
             throw Problem(message: "section headers lie outside the file")
         }
         let table = try read(handle, at: shoff, count: Int(shentsize * shnum), fileSize: fileSize)
-        struct Header { var name: UInt32; var type: UInt32; var flags, address, offset, size: UInt64 }
+        struct Header { var name: UInt32; var type: UInt32; var flags, address, offset, size: UInt64; var link: UInt32 }
         let headers: [Header] = (0..<Int(shnum)).map { i in
             let b = i * Int(shentsize)
             return is64
                 ? Header(name: reader.u32(table, b), type: reader.u32(table, b + 4), flags: reader.u64(table, b + 8),
-                         address: reader.u64(table, b + 16), offset: reader.u64(table, b + 24), size: reader.u64(table, b + 32))
+                         address: reader.u64(table, b + 16), offset: reader.u64(table, b + 24), size: reader.u64(table, b + 32),
+                         link: reader.u32(table, b + 40))
                 : Header(name: reader.u32(table, b), type: reader.u32(table, b + 4), flags: UInt64(reader.u32(table, b + 8)),
-                         address: UInt64(reader.u32(table, b + 12)), offset: UInt64(reader.u32(table, b + 16)), size: UInt64(reader.u32(table, b + 20)))
+                         address: UInt64(reader.u32(table, b + 12)), offset: UInt64(reader.u32(table, b + 16)), size: UInt64(reader.u32(table, b + 20)),
+                         link: reader.u32(table, b + 24))
         }
         var names: [UInt8] = []
         if shstrndx < shnum {
@@ -165,11 +184,19 @@ struct ELFSection {
             guard Int(at) < names.count else { return "" }
             return String(decoding: names[Int(at)...].prefix { $0 != 0 }, as: UTF8.self)
         }
-        return headers.compactMap { h in
+        let data: [ELFSection] = headers.compactMap { h in
             guard h.type == progbits, h.flags & alloc != 0, h.flags & execinstr == 0, h.size > 0,
                   h.offset <= fileSize, h.size <= fileSize - h.offset else { return nil }
             return ELFSection(name: name(h.name), address: h.address, offset: h.offset, size: h.size)
         }
+        var symbolNames: ELFSection?
+        if let table = headers.first(where: { $0.type == symtab }), Int(table.link) < headers.count {
+            let h = headers[Int(table.link)]
+            if h.size > 0, h.offset <= fileSize, h.size <= fileSize - h.offset {
+                symbolNames = ELFSection(name: name(h.name), address: 0, offset: h.offset, size: h.size)
+            }
+        }
+        return Layout(data: data, symbolNames: symbolNames)
     }
 
     func read(from handle: FileHandle) throws(Problem) -> [UInt8] {
@@ -204,5 +231,22 @@ struct ELFSection {
             }
             return result
         }
+    }
+}
+
+/// What a built kernel can drive without modules, as the device-tree check reads it.
+public struct KernelDrivers: Sendable, Equatable {
+    /// The compatibles of its match tables.
+    public var compatibles: Set<String>
+    /// The names in its ELF symbol table; nil when it has none (a stripped vmlinux).
+    public var symbols: Set<String>?
+    /// No string shaped like an `of_device_id` field was found, so `compatibles` is every
+    /// printable string of the data sections: a missing driver may then go unnoticed.
+    public var fromEveryString: Bool
+
+    public init(compatibles: Set<String>, symbols: Set<String>? = nil, fromEveryString: Bool = false) {
+        self.compatibles = compatibles
+        self.symbols = symbols
+        self.fromEveryString = fromEveryString
     }
 }

@@ -119,7 +119,20 @@ struct DeviceTreeCheckTests {
         #expect(drivers.count == 1, "\(report.text)")
         #expect(drivers.first?.node == "/interrupt-controller@1e001000")
         #expect(drivers.first?.compatibles == ["acme,imaginary-gic"])
-        #expect(drivers.first?.reason == "interrupt controller with no built-in driver")
+        #expect(drivers.first?.reason == "root interrupt controller with no built-in driver")
+    }
+
+    @Test func aGPIOInterruptControllerNothingNeedsIsANote() throws {
+        // An interrupt controller no boot chain reaches (a GPIO block) without a driver:
+        // a note, never an error; the board boots without it.
+        let dts = DTFixtures.vexpress().replacingOccurrences(of: "timer@1e000600 {", with: """
+            gpio@1e00a000 { compatible = "acme,gpio"; reg = <0x1e00a000 0x100>; gpio-controller; #gpio-cells = <2>;
+                            interrupt-controller; #interrupt-cells = <2>; interrupts = <0 9 4>; };
+            timer@1e000600 {
+            """)
+        let report = try check(dts)
+        #expect(report.passed, "\(report.text)")
+        #expect(report.findings.contains { $0.node == "/gpio@1e00a000" && $0.severity == .info })
     }
 
     @Test func timerWhoseClockProviderHasNoDriverFailsWithTheChain() throws {
@@ -127,13 +140,21 @@ struct DeviceTreeCheckTests {
         let report = try check(DTFixtures.vexpress(), kernel: kernel)
         let chains = errors(report, .drivers).map(\.chainText)
         let timer = "/bus@10000000/timer@10011000 (arm,sp804, arm,primecell)"
-        #expect(chains.contains("\(timer) -> clocks -> /bus@10000000/sysctl@10001000 (arm,sp810, arm,primecell)"), "\(report.text)")
-        #expect(chains.contains("\(timer) -> clocks -> /bus@10000000/oscclk2 (arm,vexpress-osc)"), "\(report.text)")
-        // The console UART's clock is the same oscillator.
-        #expect(chains.contains("\(DTFixtures.uart0Path) (arm,pl011, arm,primecell) -> clocks -> /bus@10000000/oscclk2 (arm,vexpress-osc)"))
-        // arm,primecell alone is no driver for the SP804.
-        let noTimerDriver = try check(DTFixtures.vexpress(), kernel: DTFixtures.fullKernel.subtracting(["arm,sp804"]).union(["arm,primecell"]))
-        #expect(errors(noTimerDriver, .drivers).map(\.node) == ["/bus@10000000/timer@10011000"], "\(noTimerDriver.text)")
+        // The console UART's clock is the oscillator: an error, with the chain.
+        #expect(chains.contains("\(DTFixtures.uart0Path) (arm,pl011, arm,primecell) -> clocks -> /bus@10000000/oscclk2 (arm,vexpress-osc)"),
+                "\(report.text)")
+        // The SP804's chain is broken too, but the TWD is a usable timer: a note.
+        #expect(report.findings.contains { $0.severity == .info && $0.chainText == "\(timer) -> clocks -> /bus@10000000/sysctl@10001000 (arm,sp810, arm,primecell)" },
+                "\(report.text)")
+        // Without the TWD's driver no timer is usable: the SP804's chain is the error.
+        let noTWD = try check(DTFixtures.vexpress(), kernel: kernel.subtracting(["arm,cortex-a9-twd-timer"]))
+        let timerChains = errors(noTWD, .drivers).map(\.chainText)
+        #expect(timerChains.contains("\(timer) -> clocks -> /bus@10000000/sysctl@10001000 (arm,sp810, arm,primecell)"), "\(noTWD.text)")
+        #expect(timerChains.contains("/timer@1e000600 (arm,cortex-a9-twd-timer)"), "\(noTWD.text)")
+        // arm,primecell alone is no driver for the SP804 (with the TWD gone as well).
+        let noTimerDriver = try check(DTFixtures.vexpress(),
+                                      kernel: DTFixtures.fullKernel.subtracting(["arm,sp804", "arm,cortex-a9-twd-timer"]).union(["arm,primecell"]))
+        #expect(errors(noTimerDriver, .drivers).map(\.node) == ["/timer@1e000600", "/bus@10000000/timer@10011000"], "\(noTimerDriver.text)")
     }
 
     @Test func missingPhandleIsAnError() throws {
@@ -167,7 +188,7 @@ struct DeviceTreeCheckTests {
     }
 
     @Test func reportEncodesAsJSON() throws {
-        let report = try check(DTFixtures.vexpress(), kernel: DTFixtures.fullKernel.subtracting(["arm,sp810"]))
+        let report = try check(DTFixtures.vexpress(), kernel: DTFixtures.fullKernel.subtracting(["arm,vexpress-osc"]))
         let data = try JSONEncoder().encode(report)
         let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         #expect(object?["passed"] as? Bool == false)

@@ -65,17 +65,20 @@ struct DeviceTreeStep: Step {
                 return .host(error, logPath: log, commands: commands)
             }
         }
-        var compatibles: Set<String>?
-        var kernelNote = ""
+        var drivers: KernelDrivers?
+        var kernelProblem: String?
         if let vmlinux = kernel.artifacts.vmlinux {
             // Scanning vmlinux reads megabytes: off the cooperative pool.
-            do { compatibles = try await Blocking.run { () throws(KmatrixError) in try KernelCompatibles.load(vmlinux: vmlinux) } } catch {
-                kernelNote = " (driver checks skipped: \(error.message))"
+            do { drivers = try await Blocking.run { () throws(KmatrixError) in try KernelCompatibles.drivers(vmlinux: vmlinux) } } catch {
+                kernelProblem = error.message
             }
+        } else {
+            kernelProblem = "the kernel build recorded no vmlinux"
         }
-        let report = DeviceTreeCheck.run(dtb: dtb, target: target, kernelCompatibles: compatibles, kernel: kernel.artifacts.vmlinux)
+        let report = DeviceTreeCheck.run(dtb: dtb, target: target, drivers: drivers, kernel: kernel.artifacts.vmlinux,
+                                         kernelProblem: kernelProblem)
         if let log { try? Data(report.text.utf8).write(to: URL(fileURLWithPath: log)) }
-        let summary = "\((dtb as NSString).lastPathComponent): \(report.errors.count) errors, \(report.warnings.count) warnings\(kernelNote)"
+        let summary = "\((dtb as NSString).lastPathComponent): \(report.errors.count) errors, \(report.warnings.count) warnings"
         guard report.passed else {
             var outcome = StepOutcome.failed(.dtbCheckFailed, summary, logPath: log, commands: commands, excerpt: report.errors.map(\.text))
             outcome.output = .deviceTree(report)
