@@ -157,6 +157,50 @@ struct DeviceTreeCheckTests {
         #expect(errors(noTimerDriver, .drivers).map(\.node) == ["/timer@1e000600", "/bus@10000000/timer@10011000"], "\(noTimerDriver.text)")
     }
 
+    @Test func aPrimeCellIsDrivenByItsAMBATableNotItsEarlyconEntry() throws {
+        // The kernel's symbols decide: an earlycon entry for arm,pl011 is no PL011 driver.
+        let dtb = try DTFixtures.compile(DTFixtures.vexpress())
+        let withDriver = KernelDrivers(compatibles: DTFixtures.fullKernel, symbols: ["pl011_ids", "sp804_of_init"])
+        #expect(DeviceTreeCheck.run(dtb: dtb, target: vexpress, drivers: withDriver).passed)
+        let earlyconOnly = KernelDrivers(compatibles: DTFixtures.fullKernel, symbols: ["sp804_of_init"])
+        let report = DeviceTreeCheck.run(dtb: dtb, target: vexpress, drivers: earlyconOnly)
+        #expect(errors(report, .drivers).map(\.node) == [DTFixtures.uart0Path], "\(report.text)")
+        #expect(errors(report, .drivers).first?.reason == "console UART with no built-in driver")
+    }
+
+    @Test func anUnreadableKernelIsAnErrorNotASkip() throws {
+        let report = DeviceTreeCheck.run(dtb: try DTFixtures.compile(DTFixtures.vexpress()), target: vexpress, drivers: nil,
+                                         kernel: "/nonexistent/vmlinux", kernelProblem: "cannot read the kernel /nonexistent/vmlinux")
+        #expect(!report.passed)
+        #expect(errors(report, .drivers).first?.reason.contains("cannot read the kernel /nonexistent/vmlinux") == true, "\(report.text)")
+    }
+
+    @Test func consolePinsResetsAndPowerDomainsAreFollowed() throws {
+        // A console UART under a bus with its own driver, with pins, a reset and a power domain.
+        let dts = DTFixtures.vexpress().replacingOccurrences(of: "kmi@10006000 {", with: """
+            pinctrl@10007000 { compatible = "acme,pinctrl"; reg = <0x10007000 0x100>;
+                               uart2_pins: uart2-pins { pins = "PA0", "PA1"; }; };
+            rst: reset@10008000 { compatible = "acme,reset"; reg = <0x10008000 0x100>; #reset-cells = <1>; };
+            pd: power@1000b000 { compatible = "acme,power"; reg = <0x1000b000 0x100>; #power-domain-cells = <0>; };
+            acmebus@10020000 { compatible = "acme,bus"; #address-cells = <1>; #size-cells = <1>; ranges;
+                uart2: serial@10021000 { compatible = "ns16550a"; reg = <0x10021000 0x100>; interrupts = <0 7 4>;
+                                         pinctrl-names = "default"; pinctrl-0 = <&uart2_pins>; resets = <&rst 3>; power-domains = <&pd>; };
+            };
+            kmi@10006000 {
+            """).replacingOccurrences(of: "serial1 = &uart1;", with: "serial1 = &uart1; serial2 = &uart2;")
+        let all = DTFixtures.fullKernel.union(["acme,pinctrl", "acme,reset", "acme,power", "acme,bus"])
+        let good = try check(dts, console: "ttyS2", kernel: all)
+        #expect(good.passed, "\(good.text)")
+        let uart2 = "/bus@10000000/acmebus@10020000/serial@10021000 (ns16550a)"
+        for (missing, link) in [("acme,pinctrl", "pinctrl-0 -> /bus@10000000/pinctrl@10007000 (acme,pinctrl)"),
+                                ("acme,reset", "resets -> /bus@10000000/reset@10008000 (acme,reset)"),
+                                ("acme,power", "power-domains -> /bus@10000000/power@1000b000 (acme,power)"),
+                                ("acme,bus", "parent bus -> /bus@10000000/acmebus@10020000 (acme,bus)")] {
+            let report = try check(dts, console: "ttyS2", kernel: all.subtracting([missing]))
+            #expect(errors(report, .drivers).map(\.chainText) == ["\(uart2) -> \(link)"], "\(missing): \(report.text)")
+        }
+    }
+
     @Test func missingPhandleIsAnError() throws {
         let dts = DTFixtures.vexpress().replacingOccurrences(of: "clocks = <&osc>, <&osc>;", with: "clocks = <0x4242>;")
         let report = try check(dts)

@@ -110,6 +110,21 @@ struct KernelCompatiblesTests {
         #expect(found.isSuperset(of: ["arm,sp804", "acme,uart-2", "arm,pl011"]), "\(found.sorted())")
         #expect(!found.contains("arm,only-a-string-literal"))
         #expect(!found.contains("pl011"))
+        let drivers = try KernelCompatibles.drivers(vmlinux: "\(directory)/t.o")
+        #expect(!drivers.fromEveryString)
+        #expect(drivers.symbols?.isSuperset(of: ["table", "early", "quirk"]) == true, "\(drivers.symbols?.sorted() ?? [])")
+    }
+
+    @Test func noFieldShapedStringIsAWarningNotASilentFallback() throws {
+        let directory = try DTFixtures.temporaryDirectory()
+        try #"const char *const names[] = { "arm,cortex-a9-gic", "arm,pl011" };"#.write(toFile: "\(directory)/t.c", atomically: true, encoding: .utf8)
+        try DTFixtures.run(["cc", "-c", "-O0", "-o", "\(directory)/t.o", "\(directory)/t.c"])
+        let drivers = try KernelCompatibles.drivers(vmlinux: "\(directory)/t.o")
+        #expect(drivers.fromEveryString)
+        #expect(drivers.compatibles.contains("arm,cortex-a9-gic"))
+        let report = DeviceTreeCheck.run(dtb: try DTFixtures.compile(DTFixtures.vexpress()), target: try DTFixtures.target("arm-vexpress-a9"),
+                                         drivers: drivers)
+        #expect(report.warnings.contains { $0.check == .drivers && $0.reason.contains("every printable string") }, "\(report.text)")
     }
 
     @Test func notAnELFIsBadInput() throws {
@@ -140,7 +155,8 @@ struct BuiltCellTests {
     func builtCellPasses(_ built: BuiltCell) throws {
         let cell = built.cell
         let buildDirectory = try #require(TestCache.shared.builtKernel(cell), "\(cell.id) has no built kernel")
-        let compatibles = try KernelCompatibles.load(vmlinux: buildDirectory)
+        let drivers = try KernelCompatibles.drivers(vmlinux: buildDirectory)
+        #expect(drivers.symbols != nil && !drivers.fromEveryString)
         let dtb: String
         switch cell.target.deviceTree.source {
         case .build:
@@ -153,7 +169,7 @@ struct BuiltCellTests {
             argv += q.firmware?.args ?? []
             try DTFixtures.run(argv)
         }
-        let report = DeviceTreeCheck.run(dtb: dtb, target: cell.target, kernelCompatibles: compatibles, kernel: buildDirectory)
+        let report = DeviceTreeCheck.run(dtb: dtb, target: cell.target, drivers: drivers, kernel: buildDirectory)
         #expect(report.passed, "\(report.text)")
     }
 }
