@@ -97,23 +97,33 @@ extension Checker {
 
     /// One chain the boot needs, walked breadth first from `start` (so each chain is the
     /// shortest way the boot reaches a node): what it reaches and what is wrong on the way.
+    ///
+    /// A clock provider's own `clocks` are its parents, and the kernel registers a clock
+    /// whose parent has no driver as an orphan: only the clocks derived from that parent
+    /// fail. Whether the console's clock is one of them the tree does not say, so what is
+    /// reached only through a provider's parents is a warning (`soft`), not an error (an
+    /// Allwinner H3's CCU lists the RTC's 32 kHz oscillator; its UART clock comes from the
+    /// 24 MHz one and the board boots without the RTC driver).
     func walk(from start: Int, role: String, kernel: KernelDrivers, followPins: Bool)
-        -> (reached: Set<Int>, problems: [(node: Int, chain: [DeviceTreeFinding.Link], reason: String)]) {
+        -> (reached: Set<Int>, problems: [(node: Int, chain: [DeviceTreeFinding.Link], reason: String, soft: Bool)]) {
         var previous: [Int: (via: String, from: Int)] = [:]
+        var soft: [Int: Bool] = [start: false]
         var queue = [start]
         var visited: Set<Int> = [start]
-        var problems: [(Int, [DeviceTreeFinding.Link], String)] = []
+        var problems: [(Int, [DeviceTreeFinding.Link], String, Bool)] = []
         var head = 0
         while head < queue.count {
             let current = queue[head]
             head += 1
             let chain = self.chain(to: current, from: start, previous: previous)
+            let isSoft = soft[current] ?? false
+            let parentNote = isSoft ? " (a parent clock: the boot needs it only if the clock in use derives from it)" : ""
             if !tree.isEnabled(current) {
-                problems.append((current, chain, "needed by the \(role) but disabled"))
+                problems.append((current, chain, "needed by the \(role) but disabled\(parentNote)", isSoft))
             } else if tree.nodes[current].compatibles.isEmpty {
-                problems.append((current, chain, "needed by the \(role) but has no compatible: no driver can bind it"))
+                problems.append((current, chain, "needed by the \(role) but has no compatible: no driver can bind it\(parentNote)", isSoft))
             } else if !driven(current, by: kernel) {
-                problems.append((current, chain, current == start ? "\(role) with no built-in driver" : "needed by the \(role); no built-in driver"))
+                problems.append((current, chain, (current == start ? "\(role) with no built-in driver" : "needed by the \(role); no built-in driver") + parentNote, isSoft))
             }
             var (edges, found) = dependencies(of: current)
             if followPins, current == start {
@@ -121,9 +131,11 @@ extension Checker {
                 edges += pins.edges
                 found += pins.problems
             }
-            for problem in found { problems.append((current, chain, "needed by the \(role): \(problem)")) }
+            for problem in found { problems.append((current, chain, "needed by the \(role): \(problem)", isSoft)) }
+            let isClockProvider = tree.nodes[current].has("#clock-cells")
             for (via, next) in edges where visited.insert(next).inserted {
                 previous[next] = (via, current)
+                soft[next] = isSoft || (via == "clocks" && isClockProvider)
                 queue.append(next)
             }
         }
@@ -157,7 +169,7 @@ extension Checker {
         for (start, role) in roots {
             let walked = walk(from: start, role: role, kernel: kernel, followPins: role == "console UART")
             required.formUnion(walked.reached)
-            for problem in walked.problems { report(&reported, .error, problem.node, problem.chain, problem.reason) }
+            for problem in walked.problems { report(&reported, problem.soft ? .warning : .error, problem.node, problem.chain, problem.reason) }
         }
 
         // Timers: one whose whole chain has drivers is enough.
@@ -165,9 +177,10 @@ extension Checker {
             i != 0 && tree.isEnabled(i) && !tree.isWithin(i, path: "/cpus") && DeviceTreeRules.isTimer(tree.nodes[i])
         }
         let timerWalks = timers.map { walk(from: $0, role: "timer", kernel: kernel, followPins: false) }
-        let usable = timers.indices.filter { timerWalks[$0].problems.isEmpty }
+        let usable = timers.indices.filter { !timerWalks[$0].problems.contains { !$0.soft } }
         if let first = usable.first {
             required.formUnion(timerWalks[first].reached)
+            for problem in timerWalks[first].problems { report(&reported, .warning, problem.node, problem.chain, problem.reason) }
             for i in timers.indices where !usable.contains(i) {
                 for problem in timerWalks[i].problems {
                     report(&reported, .info, problem.node, problem.chain,
@@ -177,7 +190,7 @@ extension Checker {
         } else {
             for walked in timerWalks {
                 for problem in walked.problems {
-                    report(&reported, .error, problem.node, problem.chain, "\(problem.reason) (and no other timer is usable)")
+                    report(&reported, problem.soft ? .warning : .error, problem.node, problem.chain, "\(problem.reason) (and no other timer is usable)")
                 }
             }
         }
@@ -205,8 +218,8 @@ extension Checker {
 
     mutating func report(_ reported: inout Set<String>, _ severity: DeviceTreeFinding.Severity, _ node: Int,
                          _ chain: [DeviceTreeFinding.Link], _ reason: String) {
-        // Once per node: a controller two chains need is named once, on the first chain.
-        let key = tree.nodes[node].path
+        // Once per node and severity: a controller two chains need is named once, on the first chain.
+        let key = "\(tree.nodes[node].path)|\(severity)"
         guard reported.insert(key).inserted else { return }
         add(severity, .drivers, node, reason, chain: chain)
     }

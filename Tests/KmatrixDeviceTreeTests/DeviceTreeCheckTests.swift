@@ -201,6 +201,22 @@ struct DeviceTreeCheckTests {
         }
     }
 
+    @Test func aClockProvidersOwnParentIsAWarning() throws {
+        // The console's clock controller lists an RTC oscillator as a parent (as the H3's CCU
+        // does): without the RTC's driver the clocks derived from it are orphans, and the
+        // board still boots when the UART's clock derives from another. A warning, not an error.
+        let dts = DTFixtures.vexpress().replacingOccurrences(of: "osc: oscclk2 { compatible = \"arm,vexpress-osc\"; #clock-cells = <0>; };", with: """
+            rtc: rtc@1000c000 { compatible = "acme,rtc"; reg = <0x1000c000 0x100>; #clock-cells = <1>; };
+            osc: oscclk2 { compatible = "arm,vexpress-osc"; #clock-cells = <0>; clocks = <&rtc 0>; };
+            """)
+        let report = try check(dts)
+        #expect(report.passed, "\(report.text)")
+        #expect(report.warnings.contains { $0.node == "/bus@10000000/rtc@1000c000" && $0.reason.contains("parent clock") }, "\(report.text)")
+        // The same RTC named by the console itself is an error.
+        let direct = try check(dts.replacingOccurrences(of: "clocks = <&osc>, <&osc>;", with: "clocks = <&rtc 1>, <&osc>;"))
+        #expect(errors(direct, .drivers).map(\.node) == ["/bus@10000000/rtc@1000c000"], "\(direct.text)")
+    }
+
     @Test func missingPhandleIsAnError() throws {
         let dts = DTFixtures.vexpress().replacingOccurrences(of: "clocks = <&osc>, <&osc>;", with: "clocks = <0x4242>;")
         let report = try check(dts)
