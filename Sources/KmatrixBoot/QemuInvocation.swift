@@ -72,7 +72,9 @@ public struct QemuInvocation: Sendable {
         argv += ["-accel", accelerator.rawValue]
         if let cpu = q.cpu { argv += ["-cpu", cpu] }
         argv += ["-m", String(q.memoryMiB), "-smp", String(q.smp)]
-        argv += ["-nodefaults", "-nographic", "-serial", serial, "-no-reboot"]
+        argv += ["-nodefaults", "-nographic"]
+        argv += Array(repeating: ["-serial", "null"], count: q.consoleSerialPort).flatMap { $0 }
+        argv += ["-serial", serial, "-no-reboot"]
         argv += q.firmware?.args ?? []
         argv += q.args
         argv += ["-kernel", kernel]

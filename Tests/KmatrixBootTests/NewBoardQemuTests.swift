@@ -17,6 +17,21 @@ struct NewBoardQemuTests {
         let argv = invocation.command.argv
         #expect(argv.first == "qemu-system-acme")
         #expect(argv.containsPair(["-M", "acme-imx6q"]) && argv.containsPair(["-cpu", "cortex-a9"]) && argv.containsPair(["-m", "512"]), "\(argv)")
+        #expect(argv.filter { $0 == "-serial" }.count == 1 && argv.containsPair(["-serial", "stdio"]))
+    }
+
+    @Test func theConsolesSerialPortComesAfterNullOnes() throws {
+        // SABRE Lite's console is its second UART: QEMU's first serial port gets null.
+        let json = MadeUpBoard.json.replacingOccurrences(of: #""binary": "qemu-system-acme","#,
+                                                         with: #""binary": "qemu-system-acme", "consoleSerialPort": 1,"#)
+        let board = try decodeDescriptor(Target.self, from: Data(json.utf8), file: "Targets/acme-imx6q.json")
+        let root = try #require(board.rootDevices["initramfs"])
+        let argv = QemuInvocation(target: board, rootDevice: root, kernel: "K", initrd: "I").command.argv
+        let serials = argv.indices.filter { argv[$0] == "-serial" }.map { argv[$0 + 1] }
+        #expect(serials == ["null", "stdio"], "\(argv)")
+        let tooHigh = MadeUpBoard.json.replacingOccurrences(of: #""binary": "qemu-system-acme","#,
+                                                            with: #""binary": "qemu-system-acme", "consoleSerialPort": 7,"#)
+        #expect(throws: (any Error).self) { try decodeDescriptor(Target.self, from: Data(tooHigh.utf8), file: "Targets/acme-imx6q.json") }
     }
 }
 

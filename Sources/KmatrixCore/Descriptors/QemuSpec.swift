@@ -30,10 +30,14 @@ public struct QemuSpec: Sendable, Equatable, Codable {
     /// (riscv's `riscv_isa_fallback`: QEMU 7.2 describes the CPU by `riscv,isa` only, which
     /// 6.6+ kernels read only with it, or they run userspace without its FPU).
     public var append: [String]
+    /// Which of the machine's serial ports (QEMU's `-serial` order, from 0) is the console;
+    /// the ports before it are given `null`. SABRE Lite's console is its second UART
+    /// (`ttymxc1`), so its `-serial stdio` comes after one `-serial null`.
+    public var consoleSerialPort: Int
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case binary, package, machine, cpu, memoryMiB, smp, firmware, args, kvmHostArch, bootTimeoutSeconds, silenceSeconds
-        case idleSeconds, replacesDTBMemory, append
+        case idleSeconds, replacesDTBMemory, append, consoleSerialPort
     }
 
     public init(from decoder: any Decoder) throws {
@@ -60,6 +64,10 @@ public struct QemuSpec: Sendable, Equatable, Codable {
         append = try c.value(.append, default: [])
         for word in append where word.isEmpty || word.contains(where: { $0.isWhitespace || $0 == "\"" }) {
             throw decoder.problem("'\(word)' is not one kernel command-line word (no spaces or quotes)", at: CodingKeys.append)
+        }
+        consoleSerialPort = try c.value(.consoleSerialPort, default: 0)
+        guard (0...3).contains(consoleSerialPort) else {
+            throw decoder.problem("\(consoleSerialPort) is not a serial port QEMU gives a machine (0 to 3)", at: CodingKeys.consoleSerialPort)
         }
     }
 }
