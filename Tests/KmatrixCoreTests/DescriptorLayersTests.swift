@@ -31,7 +31,10 @@ struct DescriptorLayersTests {
     @Test func projectTargetsReplaceAndAdd() throws {
         let root = try makeProject(); defer { try? FileManager.default.removeItem(atPath: root) }
         let project = try Project.load(root: root, dataDirectory: repositoryRoot)
-        #expect(project.targets.keys.sorted() == ["acme-board", "arm-vexpress-a9", "arm64-virt", "riscv64-virt", "x86_64-pc"])
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: "\(repositoryRoot)/Targets")
+            .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
+        #expect(shipped.contains("arm64-virt") && shipped.contains("x86_64-pc"))
+        #expect(project.targets.keys.sorted() == (shipped + ["acme-board"]).sorted())
         #expect(project.targets["x86_64-pc"]?.description.hasPrefix("project copy: ") == true)
         #expect(project.targetOrigins["x86_64-pc"] == DescriptorOrigin(place: .project, path: "\(root)/Targets/x86_64-pc.json",
                                                                        overrides: "\(repositoryRoot)/Targets/x86_64-pc.json"))

@@ -7,12 +7,26 @@ import Testing
 struct ShippedDescriptorTests {
     @Test func everyShippedDescriptorDecodes() throws {
         let project = try Project.load(root: repositoryRoot)
-        #expect(project.targets.keys.sorted() == ["arm-vexpress-a9", "arm64-virt", "riscv64-virt", "x86_64-pc"])
+        #expect(project.targets.keys.sorted() == [
+            "arm-orangepi-pc", "arm-sabrelite", "arm-versatilepb", "arm-vexpress-a9", "arm-virt", "arm64-virt", "i386-pc",
+            "mipsel-malta", "ppc64le-pseries", "riscv64-virt", "s390x-ccw", "x86_64-pc",
+        ])
         #expect(project.toolchains.keys.sorted() == ["gcc", "llvm"])
         #expect(project.cells.map(\.id) == [
             "x86_64-pc/gcc/tiny/initramfs", "arm-vexpress-a9/gcc/tiny/initramfs",
             "arm64-virt/gcc/tiny/initramfs", "riscv64-virt/gcc/tiny/initramfs",
         ])
+    }
+
+    @Test func theBoardsMatrixHasEveryShippedTarget() throws {
+        // Matrices/boards.json is docs/boards.md's run: every board, one tiny cell each.
+        let project = try Project.load(root: repositoryRoot, matrixFile: "\(repositoryRoot)/Matrices/boards.json")
+        #expect(Set(project.cells.map(\.target.name)) == Set(project.targets.keys))
+        #expect(Set(project.cells.map(\.target.kernel.arch)).count >= 7)
+        for cell in project.cells {
+            // Each board's busybox ABI is one the gcc toolchain builds.
+            #expect(cell.toolchain.architectures[cell.target.userspace.debianArch] != nil, "\(cell.id)")
+        }
     }
 
     @Test func targetsCarryTheFieldNotesRecipes() throws {
