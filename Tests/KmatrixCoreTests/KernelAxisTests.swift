@@ -95,6 +95,9 @@ struct KernelAxisTests {
         #expect(targets.mapValues(\.kernel.defconfig) == [
             "x86_64-pc": "x86_64_defconfig", "arm-vexpress-a9": "vexpress_defconfig",
             "arm64-virt": "defconfig", "riscv64-virt": "defconfig",
+            "i386-pc": "i386_defconfig", "arm-virt": "multi_v7_defconfig", "arm-versatilepb": "versatile_defconfig",
+            "arm-orangepi-pc": "sunxi_defconfig", "arm-sabrelite": "imx_v6_v7_defconfig", "mipsel-malta": "malta_defconfig",
+            "ppc64le-pseries": "ppc64le_defconfig", "s390x-ccw": "defconfig",
         ])
     }
 
