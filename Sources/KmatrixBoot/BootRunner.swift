@@ -187,8 +187,14 @@ public enum BootRunner {
             state.standardError = String(decoding: errorBytes, as: UTF8.self)
             state.logCutAt = log.cutAt
             // The outcome is known (or QEMU is leaving): stop it and everything it started.
-            await execution.teardown(using: [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))])
-            ProcessRunner.killGroup(pid)
+            // Not when a signal is stopping kmatrix: the handler has sent SIGTERM to every
+            // group and sends SIGKILL after its grace (KMATRIX_STOP_GRACE) or at a second
+            // signal, and QEMU gets that grace like every other child (a SIGKILL 0.5 s
+            // after the cancel cut it short, and raced the second signal).
+            if !ProcessGroups.stopping {
+                await execution.teardown(using: [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .milliseconds(500))])
+                ProcessRunner.killGroup(pid)
+            }
             LiveMachines.ended()
             continuation.finish()
             group.cancelAll()
