@@ -61,7 +61,7 @@ public enum BusyboxBuilder {
     /// The identity of the static C library `compiler` links busybox against: the sha256
     /// of its libc.a (nil when it has none).
     public static func libcIdentity(_ compiler: String) async -> String? {
-        guard let output = try? await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(30)) else { return nil }
+        guard let output = try? await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(120)) else { return nil }
         let path = output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         guard path.hasPrefix("/") else { return nil }
         return try? await Blocking.run { () throws(KmatrixError) -> String in
@@ -95,7 +95,7 @@ public enum BusyboxBuilder {
             throw .host("\(compiler) is not installed: busybox for \(debianArch) needs it")
         }
         // A static busybox links the target's libc.a; gcc prints the bare name when it has none.
-        let libc = try await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(30))
+        let libc = try await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(120))
         guard libc.termination.succeeded else {
             throw .host("\(compiler) -print-file-name=libc.a: \(libc.termination)\(libc.standardError.isEmpty ? "" : ": \(libc.standardError)")")
         }

@@ -18,7 +18,8 @@ struct KernelSourceTests {
             try fm.createDirectory(atPath: "\(root)/pkg-1.0/sub", withIntermediateDirectories: true)
             if withMakefile { try "all:\n".write(toFile: "\(root)/pkg-1.0/Makefile", atomically: true, encoding: .utf8) }
             try "int a;\n".write(toFile: "\(root)/pkg-1.0/sub/a.c", atomically: true, encoding: .utf8)
-            let tar = try await ProcessRunner.capture(Command(["tar", "-czf", tarball, "-C", root, "pkg-1.0"]), timeout: .seconds(30))
+            // A hang guard, not a timing: in a loaded test phase a 30 s deadline was hit (three times in one run).
+            let tar = try await ProcessRunner.capture(Command(["tar", "-czf", tarball, "-C", root, "pkg-1.0"]), timeout: .seconds(300))
             try #require(tar.termination.succeeded, "tar: \(tar.standardError)")
         }
 

@@ -8,7 +8,7 @@ public enum CompilerVersion {
     public static func probe(_ tool: String, arguments: [String], packages: [String] = []) async throws(KmatrixError) -> String {
         let hint = packages.isEmpty ? "" : " (apt-get install \(packages.joined(separator: " ")))"
         guard let path = ProcessRunner.which(tool) else { throw .host("\(tool) is not installed\(hint)") }
-        let output = try await ProcessRunner.capture(Command([path] + arguments), timeout: .seconds(30))
+        let output = try await ProcessRunner.capture(Command([path] + arguments), timeout: .seconds(120))
         guard output.termination.succeeded else {
             throw .host("\(tool) \(arguments.joined(separator: " ")) failed: \(output.termination)\(hint)")
         }
