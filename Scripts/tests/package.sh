@@ -62,12 +62,14 @@ for target in $targets; do
     || fail "kmatrix list does not show $target from /usr/share/kmatrix"
 done
 
-echo "== package: kmatrix doctor (it may find things missing; it must run and name every shipped target)"
+# doctor checks the default matrix's cells: it must name each of their targets.
+matrix_targets=$(python3 -c 'import json, sys; t = [c["target"] for c in json.load(open(sys.argv[1]))["cells"]]; print(" ".join(sorted({n for x in t for n in (x if isinstance(x, list) else [x])})))' "$repo/matrix.json")
+echo "== package: kmatrix doctor (it may find things missing; it must run and name every target of the default matrix)"
 status=0
 run_installed doctor --cache "$work/cache" > "$work/doctor.txt" 2>&1 || status=$?
 cat "$work/doctor.txt"
 case $status in 0|3) ;; *) fail "kmatrix doctor exited $status" ;; esac
-for target in $targets; do grep -q "$target" "$work/doctor.txt" || fail "kmatrix doctor does not name $target"; done
+for target in $matrix_targets; do grep -q "$target" "$work/doctor.txt" || fail "kmatrix doctor does not name $target"; done
 
 echo "== package: man -w kmatrix"
 command -v man > /dev/null || apt_install man-db > /dev/null
