@@ -66,13 +66,22 @@ extension Checker {
         }
         // The bus above: a device is created only when every bus over it is (simple-bus and
         // the like by the core, any other by its driver).
-        if let parent = node.parent, parent != 0, !isDescriptive(parent) {
-            var bus: Int? = parent
-            while let b = bus, b != 0, tree.nodes[b].compatibles.isEmpty { bus = tree.nodes[b].parent }
-            if let bus, bus != 0 { edges.append(("parent bus", bus)) }
+        if let parent = node.parent, parent != 0, !isDescriptive(parent), let bus = nearestWithCompatible(from: parent) {
+            edges.append(("parent bus", bus))
         }
         var seen = Set<Int>()
         return (edges.filter { seen.insert($0.1).inserted }, problems)
+    }
+
+    /// `index` or the nearest ancestor of it with a compatible (a device, not a container
+    /// node), short of the root.
+    func nearestWithCompatible(from index: Int) -> Int? {
+        var current: Int? = index
+        while let c = current, c != 0 {
+            if !tree.nodes[c].compatibles.isEmpty { return c }
+            current = tree.nodes[c].parent
+        }
+        return nil
     }
 
     /// The pin controllers a node's default pin state (`pinctrl-0`) uses: each entry is a
@@ -88,9 +97,9 @@ extension Checker {
                 problems.append("'pinctrl-0' names phandle \(hex(phandle)), which no node has")
                 continue
             }
-            var controller: Int? = tree.nodes[state].parent
-            while let c = controller, c != 0, tree.nodes[c].compatibles.isEmpty { controller = tree.nodes[c].parent }
-            if let controller, controller != 0, !edges.contains(where: { $0.1 == controller }) { edges.append(("pinctrl-0", controller)) }
+            if let controller = tree.nodes[state].parent.flatMap(nearestWithCompatible(from:)), !edges.contains(where: { $0.1 == controller }) {
+                edges.append(("pinctrl-0", controller))
+            }
         }
         return (edges, problems)
     }
