@@ -24,8 +24,9 @@ def main(run_directory, earlier=(), document="docs/boards.md"):
     steps = {(s["kind"], s["scope"]): s for s in results["steps"]}
     # A cached step's figure: the first run that ran it (uncached) and passed.
     for directory in earlier:
-        run_id = json.load(open(os.path.join(directory, "results.json")))["run"]["id"]
-        for s in json.load(open(os.path.join(directory, "results.json")))["steps"]:
+        earlier_results = json.load(open(os.path.join(directory, "results.json")))
+        run_id = earlier_results["run"]["id"]
+        for s in earlier_results["steps"]:
             mine = steps.get((s["kind"], s["scope"]))
             if mine and mine.get("cacheHit") and not s.get("cacheHit") and s["status"] == "passed" and s.get("key") == mine.get("key"):
                 steps[(s["kind"], s["scope"])] = dict(s, fromRun=run_id)
