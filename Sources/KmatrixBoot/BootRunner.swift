@@ -12,6 +12,8 @@ public enum BootRunner {
     /// How often the deadlines are checked while the console is quiet.
     static let tick: Duration = .milliseconds(100)
     static let standardErrorLimit = 64 << 10
+    /// How long the console may stay open after QEMU has ended.
+    static let endedGrace = 2.0
 
     /// Boots `invocation` (its accelerator as set) and returns the record; never throws:
     /// a QEMU that cannot be run is a `qemu-error` record.
@@ -159,6 +161,8 @@ public enum BootRunner {
             let pid = execution.processIdentifier.value
             LiveMachines.started()
             var cpu = CPUSamples()
+            var watching = WatchGaps()
+            var qemuEndedAt: Double?
             var errorBytes: [UInt8] = []
             var outputClosed = false, errorClosed = false
             var closedAt: Double?
@@ -168,7 +172,11 @@ public enum BootRunner {
                 case .error(let bytes): if errorBytes.count < standardErrorLimit { errorBytes += bytes.prefix(standardErrorLimit - errorBytes.count) }
                 case .outputClosed: outputClosed = true; closedAt = closedAt ?? now()
                 case .errorClosed: errorClosed = true
-                case .tick: cpu.sample(pid: pid, at: now())
+                case .tick:
+                    let time = now()
+                    watching.tick(at: time)
+                    cpu.sample(pid: pid, at: time)
+                    if qemuEndedAt == nil, QemuProcess.hasEnded(pid) { qemuEndedAt = time }
                 }
                 if outputClosed {
                     // QEMU is going away by itself: collect its stderr (bounded wait), then
@@ -176,8 +184,15 @@ public enum BootRunner {
                     if errorClosed || now() - (closedAt ?? 0) > 1 { break loop }
                     continue
                 }
+                // Once QEMU has ended, the rest of its console and the console's end are on
+                // their way (behind a watcher that was held up, if it was): the verdict is
+                // theirs and the exit status's, never silence's or the idle check's. If the
+                // console stays open without QEMU (something else holds it), decide from the
+                // exit after watching for a while.
+                if let ended = qemuEndedAt, now() - max(ended, watching.since) > Self.endedGrace { break loop }
                 let share = timeouts.idle.flatMap { cpu.share(over: $0, now: now()) }
-                if let verdict = BootVerdict.judge(state.watch, now: now(), timeouts: timeouts, recentCPUShare: share) {
+                let watchedSince = qemuEndedAt != nil ? now() : watching.since
+                if let verdict = BootVerdict.judge(state.watch, now: now(), timeouts: timeouts, recentCPUShare: share, watchedSince: watchedSince) {
                     state.verdict = verdict
                     state.decidedAt = now()
                     break loop
@@ -202,6 +217,36 @@ public enum BootRunner {
         return state
     }
 
+}
+
+/// Since when the boot watcher has been looking without a gap. Its ticks come every 100 ms;
+/// one that comes much later means the watcher's threads were held up (other work on a
+/// two-core machine's cooperative pool), and output QEMU wrote meanwhile may still be
+/// unread. A CI run judged a guest idle for 11 s after `evm: HMAC attrs` at 8 % of a CPU:
+/// the guest had panicked and QEMU ended in that time, but the watcher saw its tick before
+/// the panic lines it had not read yet.
+struct WatchGaps {
+    /// A tick later than this after the one before is a gap in watching.
+    static let limit = 1.0
+    private(set) var since = 0.0
+    private var lastTick = 0.0
+
+    mutating func tick(at time: Double) {
+        if time - lastTick > Self.limit { since = time }
+        lastTick = time
+    }
+}
+
+/// QEMU's process, as `/proc` shows it.
+enum QemuProcess {
+    /// True once `pid` has exited: a zombie, or no longer in `/proc`.
+    static func hasEnded(_ pid: pid_t) -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        // The state follows the command name, which is in parentheses and may hold any byte.
+        guard let close = text.lastIndex(of: ")") else { return false }
+        let state = text[text.index(after: close)...].drop(while: { $0 == " " }).first
+        return state == "Z" || state == "X"
+    }
 }
 
 /// How much CPU QEMU wanted, sampled on every tick, to tell an idle guest (a halted

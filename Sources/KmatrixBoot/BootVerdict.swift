@@ -30,8 +30,12 @@ public struct BootVerdict: Sendable, Equatable {
     ///   - exit: set once QEMU's console closed and it ended.
     ///   - recentCPUShare: QEMU's CPU use over the last `timeouts.idle` seconds, as a share
     ///     of one CPU; nil when unknown.
+    ///   - watchedSince: since when the watcher has been looking without a gap. Silence
+    ///     counts from the later of it and the last output: a console the watcher was not
+    ///     reading (its threads held up by other work) may have said things it has not
+    ///     seen yet, and that is not silence.
     public static func judge(_ watch: ConsoleWatch, now: Double, timeouts: BootTimeouts, exit: QemuExit? = nil,
-                             recentCPUShare: Double? = nil) -> BootVerdict? {
+                             recentCPUShare: Double? = nil, watchedSince: Double = 0) -> BootVerdict? {
         if let fields = watch.markerFields {
             let mismatches = watch.expected.mismatches(fields)
             guard mismatches.isEmpty else {
@@ -50,7 +54,7 @@ public struct BootVerdict: Sendable, Equatable {
                 return BootVerdict(outcome: .pass, reason: "the marker \(watch.marker) arrived\(warned); \(why)", evidenceAt: watch.phases.userspace)
             }
         }
-        if let failure = watch.failure, failure.complete || exit != nil || now - failure.seenAt >= timeouts.traceGrace {
+        if let failure = watch.failure, failure.complete || exit != nil || now - max(failure.seenAt, watchedSince) >= timeouts.traceGrace {
             let outcome: BootOutcome = switch failure.kind {
             case .panic: .panic
             case .initFailed: .initFailed
@@ -60,7 +64,7 @@ public struct BootVerdict: Sendable, Equatable {
         }
         // The host's doing comes first; otherwise an oops the kernel went on from is why the
         // guest then stopped, stalled or never got to the marker.
-        guard let verdict = ending(watch, now: now, timeouts: timeouts, exit: exit, recentCPUShare: recentCPUShare) else { return nil }
+        guard let verdict = ending(watch, now: now, timeouts: timeouts, exit: exit, recentCPUShare: recentCPUShare, watchedSince: watchedSince) else { return nil }
         if verdict.outcome != .qemuError, let oops = watch.lastOops {
             return BootVerdict(outcome: .panic, reason: "\(oops.headline); then \(verdict.reason)", evidenceAt: oops.seenAt)
         }
@@ -68,7 +72,7 @@ public struct BootVerdict: Sendable, Equatable {
     }
 
     /// The verdict when neither the marker nor a kernel failure decided.
-    static func ending(_ watch: ConsoleWatch, now: Double, timeouts: BootTimeouts, exit: QemuExit?, recentCPUShare: Double?) -> BootVerdict? {
+    static func ending(_ watch: ConsoleWatch, now: Double, timeouts: BootTimeouts, exit: QemuExit?, recentCPUShare: Double?, watchedSince: Double) -> BootVerdict? {
         if let exit, let signal = exit.signal {
             let name = String(cString: strsignal(signal))
             return BootVerdict(outcome: .qemuError, reason: "QEMU was killed by signal \(signal) (\(name))"
@@ -91,7 +95,7 @@ public struct BootVerdict: Sendable, Equatable {
             }
             return BootVerdict(outcome: .noConsoleOutput, reason: "QEMU ended (\(exit.status)) and the kernel printed nothing on the console", evidenceAt: now)
         }
-        let quietSince = watch.lastOutputAt ?? 0
+        let quietSince = max(watch.lastOutputAt ?? 0, watchedSince)
         if let idle = timeouts.idle, now - quietSince >= idle, let share = recentCPUShare, share < BootTimeouts.idleCPUShare {
             let usage = String(format: "QEMU asked for %.0f%% of a CPU", share * 100)
             if !watch.kernelSpoke {

@@ -71,4 +71,19 @@ struct CPUSamplesTests {
         let idle = CPUSamples.threadDemands(getpid())
         #expect(idle.map { !$0.isEmpty } == true)
     }
+
+    /// Once QEMU has exited (a zombie, or reaped) the watcher waits for the console's end
+    /// instead of judging silence; a running process has not ended.
+    @Test func anExitedProcessHasEndedARunningOneHasNot() throws {
+        #expect(!QemuProcess.hasEnded(getpid()))
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        let pid = child.processIdentifier
+        #expect(!QemuProcess.hasEnded(pid))
+        kill(pid, SIGKILL) // the test runner may block SIGTERM, and its children inherit that
+        child.waitUntilExit()
+        #expect(QemuProcess.hasEnded(pid))
+    }
 }

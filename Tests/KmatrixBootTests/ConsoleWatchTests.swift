@@ -198,6 +198,29 @@ struct ConsoleWatchTests {
         #expect(BootVerdict.judge(watch, now: 4.1, timeouts: noIdle, recentCPUShare: 0) == nil)
     }
 
+    /// The CI run that judged a panicking guest idle: the watcher's threads were held up for
+    /// seconds, its first tick afterwards came before the output it had not read yet.
+    @Test func silenceTheWatcherDidNotSeeDecidesNothing() {
+        var watch = ConsoleWatch()
+        feed(&watch, "[    0.000000] Linux version 6.1.0 (x)\n[    3.936371] evm: HMAC attrs: 0x1\n", at: 4)
+        let timeouts = BootTimeouts(total: 90, silence: 15, idle: 10)
+        var gaps = WatchGaps()
+        for tenth in 1...40 { gaps.tick(at: Double(tenth) / 10) }
+        gaps.tick(at: 15.1) // nothing ran for 11 s
+        #expect(gaps.since == 15.1)
+        #expect(BootVerdict.judge(watch, now: 15.1, timeouts: timeouts, recentCPUShare: 0.08, watchedSince: gaps.since) == nil)
+        #expect(BootVerdict.judge(watch, now: 20, timeouts: timeouts, recentCPUShare: 0, watchedSince: gaps.since) == nil)
+        // Without the gap the same moment is an idle hang: the rule did not change, only what counts as silence.
+        #expect(BootVerdict.judge(watch, now: 15.1, timeouts: timeouts, recentCPUShare: 0.08)?.outcome == .hang)
+        // Watched without a gap for the whole idle period after it, the guest is idle.
+        for tenth in 152...252 { gaps.tick(at: Double(tenth) / 10) }
+        #expect(gaps.since == 15.1)
+        let verdict = BootVerdict.judge(watch, now: 25.2, timeouts: timeouts, recentCPUShare: 0.01, watchedSince: gaps.since)
+        #expect(verdict?.outcome == .hang)
+        #expect(verdict?.evidenceAt == 15.1)
+        #expect(verdict?.reason.contains("no console output for 10.1 s") == true, "\(verdict?.reason ?? "")")
+    }
+
     @Test func firmwareOutputAloneIsNoConsoleOutput() {
         var watch = ConsoleWatch(firmwareBanner: "OpenSBI")
         feed(&watch, Self.opensbi, at: 0.05)
