@@ -23,12 +23,13 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CFDT", providers: [.apt(["libfdt-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Swift wrappers: each owns its C handles and turns return codes into typed errors.
         .target(name: "KmatrixArchive", dependencies: ["CArchive", "KmatrixZlib"], swiftSettings: strict),
         .target(name: "KmatrixFDT", dependencies: ["CFDT"], swiftSettings: strict),
-        .target(name: "KmatrixZlib", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "KmatrixZlib", dependencies: ["CZlib", "CDeflate"], swiftSettings: strict),
         .target(name: "KmatrixCrypto", dependencies: ["CCrypto"], swiftSettings: strict),
 
         // Core: descriptors, planning, errors, processes, host probing.

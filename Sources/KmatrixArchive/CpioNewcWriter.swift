@@ -97,10 +97,21 @@ final class CpioSink {
 /// tools), optionally gzip-compressed by zlib with a fixed header, so that the same
 /// members in the same order always give the same bytes.
 public final class CpioNewcWriter {
-    /// `gzip`: deflated on every core in fixed blocks (`ParallelGzipCompressor`);
-    /// `gzipSingleStream`: one deflate stream on one core (`GzipCompressor`, what this
-    /// writer made before; slower, a few hundred bytes smaller).
-    public enum Compression: Sendable { case none, gzip(level: Int32), gzipSingleStream(level: Int32) }
+    /// `gzip`: libdeflate, the archive kept whole and deflated in one call
+    /// (`LibdeflateGzipCompressor`); `gzipSingleStream`: zlib, streaming
+    /// (`GzipCompressor`; several times slower, and bigger at the same level).
+    public enum Compression: Sendable {
+        case none, gzip(level: Int32), gzipSingleStream(level: Int32)
+
+        /// What decides the compressed bytes besides the archive: for cache keys.
+        public var identity: String {
+            switch self {
+            case .none: "uncompressed"
+            case .gzip(let level): LibdeflateGzipCompressor.identity(level: level)
+            case .gzipSingleStream(let level): GzipCompressor.identity(level: level)
+            }
+        }
+    }
 
     private let handle: OpaquePointer
     private let sink: CpioSink
@@ -116,7 +127,7 @@ public final class CpioNewcWriter {
         do {
             switch compression {
             case .none: break
-            case .gzip(let level): compressor = try ParallelGzipCompressor(level: level)
+            case .gzip(let level): compressor = try LibdeflateGzipCompressor(level: level)
             case .gzipSingleStream(let level): compressor = try GzipCompressor(level: level)
             }
         } catch {

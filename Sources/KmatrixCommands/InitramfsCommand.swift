@@ -25,7 +25,7 @@ struct InitramfsCommand: AsyncParsableCommand {
         let outputPath = absolutePath(output, relativeTo: cwd)
         let tree = try CpioList.parse(file: listPath)
         let record = try InitramfsWriter.write(tree, to: outputPath, mtime: mtime, ordered: false,
-                                               compression: noCompress ? .none : .gzip(level: 9))
+                                               compression: noCompress ? .none : InitramfsWriter.compression)
         if json { return try printJSON(record, schema: "kmatrix-initramfs/1") }
         print("\(record.path): \(record.entries) entries, \(record.archiveBytes) bytes")
     }

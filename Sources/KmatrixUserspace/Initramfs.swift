@@ -13,25 +13,28 @@ public struct InitramfsRecord: Sendable, Codable, Equatable {
     public var durationSeconds: Double
 }
 
-/// Packs a rootfs into a gzip'd cpio `newc` archive, in process (libarchive + zlib):
+/// Packs a rootfs into a gzip'd cpio `newc` archive, in process (libarchive + libdeflate):
 /// directories before their contents, owners as described (0:0 for kmatrix's own
 /// rootfs), every mtime fixed, inode numbers assigned in archive order, gzip header
 /// without a time or name. The same tree always gives the same bytes.
 public enum InitramfsWriter {
+    /// How kmatrix compresses the initramfs it packs.
+    public static let compression = CpioNewcWriter.Compression.gzip(level: 9)
+
     /// `ordered`: archive order. `true` sorts directories before contents (the rootfs
     /// kmatrix assembles); `false` keeps the tree's order (a cpio list, as the kernel's
     /// tool does).
     /// `write`, run off Swift's cooperative pool: packing and gzip take seconds of CPU
     /// that would otherwise stall boot watchers and deadlines.
     public static func writeOffThePool(_ tree: RootfsTree, to output: String, mtime: Int64 = 0, ordered: Bool = true,
-                                       compression: CpioNewcWriter.Compression = .gzip(level: 9)) async throws(KmatrixError) -> InitramfsRecord {
+                                       compression: CpioNewcWriter.Compression = InitramfsWriter.compression) async throws(KmatrixError) -> InitramfsRecord {
         try await Blocking.run { () throws(KmatrixError) -> InitramfsRecord in
             try write(tree, to: output, mtime: mtime, ordered: ordered, compression: compression)
         }
     }
 
     public static func write(_ tree: RootfsTree, to output: String, mtime: Int64 = 0, ordered: Bool = true,
-                             compression: CpioNewcWriter.Compression = .gzip(level: 9)) throws(KmatrixError) -> InitramfsRecord {
+                             compression: CpioNewcWriter.Compression = InitramfsWriter.compression) throws(KmatrixError) -> InitramfsRecord {
         let start = ContinuousClock.now
         let entries = ordered ? tree.ordered() : tree.entries
         let folder = (output as NSString).deletingLastPathComponent

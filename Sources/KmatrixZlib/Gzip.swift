@@ -87,6 +87,11 @@ public final class GzipCompressor {
     }
 }
 
+extension GzipCompressor {
+    /// What decides the bytes besides the input: for cache keys.
+    public static func identity(level: Int32) -> String { "zlib \(String(cString: zlibVersion())) gzip level \(level), one stream" }
+}
+
 public enum Gzip {
     /// gzip of `bytes` in one call, deterministic (see `GzipCompressor`).
     public static func compress(_ bytes: [UInt8], level: Int32 = 9) throws(ZlibError) -> [UInt8] {
@@ -96,9 +101,19 @@ public enum Gzip {
         return out
     }
 
-    /// Decompresses a whole gzip stream (used to check what kmatrix wrote), or a zlib one
+    /// Decompresses a whole gzip file, every member of it (used to check what kmatrix wrote), or a zlib one
     /// (a PNG's image data): zlib tells them apart by their headers (window bits + 32).
     public static func decompress(_ bytes: [UInt8]) throws(ZlibError) -> [UInt8] {
+        try inflateAll(bytes).output
+    }
+
+    /// Where each member of a gzip file ends (offsets just past its trailer), in order.
+    public static func memberEnds(_ bytes: [UInt8]) throws(ZlibError) -> [Int] {
+        try inflateAll(bytes).memberEnds
+    }
+
+    private static func inflateAll(_ bytes: [UInt8]) throws(ZlibError) -> (output: [UInt8], memberEnds: [Int]) {
+        var memberEnds: [Int] = []
         var stream = z_stream()
         var code = inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard code == Z_OK else { throw ZlibError("inflateInit2", code: code) }
@@ -117,7 +132,15 @@ public enum Gzip {
                 }
                 let produced = chunk.count - Int(stream.avail_out)
                 result.append(contentsOf: chunk[0..<produced])
-                if step == Z_STREAM_END { return Z_STREAM_END }
+                if step == Z_STREAM_END {
+                    memberEnds.append(inBuffer.count - Int(stream.avail_in))
+                    // A .gz may be several members one after another (kmatrix's initramfs
+                    // is): read on, as gzip -d does.
+                    guard stream.avail_in > 0 else { return Z_STREAM_END }
+                    let reset = inflateReset(&stream)
+                    if reset != Z_OK { return reset }
+                    continue
+                }
                 if step != Z_OK { return step }
                 if stream.avail_in == 0 && produced == 0 { return Z_BUF_ERROR }
             }
@@ -125,6 +148,6 @@ public enum Gzip {
         guard code == Z_STREAM_END else {
             throw ZlibError("inflate", code: code, message: stream.msg.map { String(cString: $0) })
         }
-        return result
+        return (result, memberEnds)
     }
 }

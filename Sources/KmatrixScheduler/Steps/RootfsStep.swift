@@ -30,7 +30,7 @@ struct RootfsStep: Step {
     var dependencies: [StepID] { [busyboxID, kernelID] }
 
     /// Bumped when what the step writes changes meaning, so old entries are not reused.
-    static let format = "kmatrix-rootfs-5"
+    static let format = "kmatrix-rootfs-6"
 
     struct Inputs: Encodable {
         var format = RootfsStep.format
@@ -43,7 +43,8 @@ struct RootfsStep: Step {
         /// `RootfsTree.digest()`: the content of every file that goes in (busybox, modules,
         /// an overlay, a cpio list's files), so an edit to any of them is a new image.
         var tree: String?
-        /// `mke2fs -V` for filesystem images: another e2fsprogs lays the image out otherwise.
+        /// `mke2fs -V` for filesystem images: another e2fsprogs lays the image out otherwise;
+        /// for an initramfs, the compressor and its version (another libdeflate, other bytes).
         var imageTool: String?
     }
 
@@ -71,10 +72,10 @@ struct RootfsStep: Step {
                tree: try tree.digest(), imageTool: imageTool)
     }
 
-    /// The version of the tool that makes filesystem images (none for an initramfs, which
-    /// kmatrix packs itself).
+    /// The version of the tool that makes filesystem images; for an initramfs, which kmatrix
+    /// packs itself, its compressor's.
     func imageTool(_ context: StepContext) async throws(KmatrixError) -> String? {
-        guard cell.rootDevice.kind != .initramfs else { return nil }
+        guard cell.rootDevice.kind != .initramfs else { return InitramfsWriter.compression.identity }
         return try await context.compilers.version("mke2fs", arguments: ["-V"], packages: ["e2fsprogs"])
     }
 
