@@ -17,7 +17,12 @@ public enum KernelBuild {
     ///
     /// Throws only when the host fails (make cannot start, a folder cannot be written);
     /// a failing cell is a `KernelConfiguration` with a `failure`.
-    public static func configure(_ plan: KernelPlan, inputs: KernelConfigInputs,
+    ///
+    /// `cachedBase`: a base config made earlier for the same inputs, used instead of the
+    /// base make target; otherwise `madeBase` is given the `.config` the make target wrote,
+    /// before anything is merged into it, to keep.
+    public static func configure(_ plan: KernelPlan, inputs: KernelConfigInputs, cachedBase: String? = nil,
+                                 madeBase: (@Sendable (String) async -> Void)? = nil,
                                  timeout: Duration = .seconds(600)) async throws(KmatrixError) -> KernelConfiguration {
         let start = ContinuousClock.now
         let log = "\(plan.buildDirectory)/config.log"
@@ -37,12 +42,13 @@ public enum KernelBuild {
                                 seconds: seconds(since: start), log: log, failure: failure)
         }
 
-        for command in plan.configureCommands(base: inputs.base) {
+        for (index, command) in plan.configureCommands(base: inputs.base, cachedBase: cachedBase).enumerated() {
             let termination = try await runLogged(command, log: log, timeout: timeout)
             guard termination.succeeded else {
                 let summary = BuildLogSummary.scan(log, tailLines: 20)
                 return result(KernelFailure(.configFailed, "\(commandName(command)) failed (\(termination)); see \(log)", excerpt: summary.tail))
             }
+            if index == 0, cachedBase == nil, case .makeTarget = inputs.base { await madeBase?(plan.configPath) }
         }
 
         let config = try KernelConfig(contentsOfFile: plan.configPath)

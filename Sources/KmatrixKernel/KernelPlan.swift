@@ -117,10 +117,13 @@ public struct KernelPlan: Sendable {
 
     /// Base config, merge of the generated fragment, `olddefconfig`. merge_config.sh makes
     /// its temporary files in the working directory: that is the build directory, never
-    /// the shared source tree.
-    public func configureCommands(base: KernelConfigBase) -> [Command] {
+    /// the shared source tree. `cachedBase`: the `.config` an earlier run of the base make
+    /// target wrote for the same inputs (`KernelConfigInputs.baseFingerprint`), installed
+    /// instead of running it again (writable: the cache's copy is read-only).
+    public func configureCommands(base: KernelConfigBase, cachedBase: String? = nil) -> [Command] {
         var commands: [Command] = []
         switch base {
+        case .makeTarget where cachedBase != nil: commands.append(Command(["install", "-m", "0644", cachedBase!, configPath]))
         case .makeTarget(let target): commands.append(make([target]))
         case .file(let path, _): commands.append(Command(["cp", path, configPath]))
         }

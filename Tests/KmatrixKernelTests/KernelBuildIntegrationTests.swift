@@ -108,9 +108,21 @@ struct KernelBuildIntegrationTests {
         let output = "\(build)-artifacts"
         let plan = KernelPlan(cell: cell, sourceTree: tree, buildDirectory: build,
                               jobs: ProcessInfo.processInfo.activeProcessorCount, ccache: ProcessRunner.which("ccache"))
-        let configuration = try await KernelBuild.configure(plan, inputs: inputs)
+        // The base config `make tinyconfig` writes is handed over before anything is merged.
+        let keptBase = "\(build)-base.config"
+        let configuration = try await KernelBuild.configure(plan, inputs: inputs) { config in
+            try? FileManager.default.copyItem(atPath: config, toPath: keptBase)
+        }
         #expect(configuration.failure == nil, "\(configuration.failure?.description ?? "")")
         try #require(configuration.succeeded)
+        let base = try String(contentsOfFile: keptBase, encoding: .utf8)
+        #expect(base.contains("# CONFIG_FPU is not set"), "not the base: the fragment asks for CONFIG_FPU=y")
+        // From that base (read-only, as the cache keeps it) instead of make tinyconfig: the same .config, byte for byte.
+        chmod(keptBase, 0o444)
+        let again = try await KernelBuild.configure(plan, inputs: inputs, cachedBase: keptBase)
+        try #require(again.succeeded, "\(again.failure?.description ?? "")")
+        #expect(again.configSHA256 == configuration.configSHA256)
+        #expect(try String(contentsOfFile: again.log, encoding: .utf8).contains("$ install -m 0644 \(keptBase)"))
 
         let record = try await KernelBuild.build(plan, inputs: KernelBuildInputs(config: inputs, configuration: configuration, target: cell.target),
                                                  configuration: configuration, source: source, outputDirectory: output)

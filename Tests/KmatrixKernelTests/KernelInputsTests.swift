@@ -69,6 +69,24 @@ struct KernelInputsTests {
         var more = inputs
         more.requested.append(RequestedOption(KernelOption(name: "CONFIG_HZ_250", value: "y"), origin: "cell"))
         #expect(more.fingerprint != inputs.fingerprint)
+        // The base config (what `make tinyconfig` writes) does not depend on the options,
+        // so cells that differ only in them share it; everything else moves it.
+        let base = try #require(inputs.baseFingerprint)
+        #expect(more.baseFingerprint == base)
+        #expect(base != inputs.fingerprint)
+        #expect(newer.baseFingerprint != base)
+        var otherSource = inputs
+        otherSource.sourceSHA256 = "another tree"
+        #expect(otherSource.baseFingerprint != base)
+        var otherBase = inputs
+        otherBase.base = .makeTarget("defconfig")
+        #expect(otherBase.baseFingerprint != base)
+        var otherVariables = inputs
+        otherVariables.makeVariables["LLVM"] = "1"
+        #expect(otherVariables.baseFingerprint != base)
+        otherBase.base = .file(path: "/p/my.config", sha256: "x")
+        #expect(otherBase.baseFingerprint == nil, "a file base is copied, never made")
+        #expect(inputs.baseOnly.requested.isEmpty && inputs.baseOnly.baseFingerprint == base)
     }
 
     /// Every variable kmatrix sets for the kernel's makes is in both keys: changing any one
@@ -111,5 +129,11 @@ struct KernelInputsTests {
         #expect(plan.buildCommands(modules: false).count == 2)
         let fileBase = plan.configureCommands(base: .file(path: "/p/my.config", sha256: "x"))
         #expect(fileBase[0].argv == ["cp", "/p/my.config", "/b/arm/.config"])
+        // A base config from the cache replaces the make target, writable; the rest is the same.
+        let cachedBase = plan.configureCommands(base: .makeTarget("tinyconfig"), cachedBase: "/c/base/config")
+        #expect(cachedBase[0].argv == ["install", "-m", "0644", "/c/base/config", "/b/arm/.config"])
+        #expect(Array(cachedBase.dropFirst()) == Array(commands.dropFirst()))
+        #expect(commands[0].argv.contains("tinyconfig"))
+        #expect(plan.configureCommands(base: .file(path: "/p/my.config", sha256: "x"), cachedBase: "/c/base/config")[0].argv[0] == "cp")
     }
 }

@@ -6,7 +6,9 @@ import KmatrixKernel
 /// (target, ABI, root device, profile and its fragments, matrix options and fragments,
 /// cell), `merge_config.sh`, `olddefconfig`, then every requested option checked in the
 /// final `.config`. Cached by the fingerprint of `KernelConfigInputs`; a rejected config
-/// is never cached.
+/// is never cached. The base make target's own `.config` is cached too, by the inputs
+/// without the options (`baseFingerprint`): a cell whose options changed, or another root
+/// device of the same target, starts from it instead of running Kconfig for the base again.
 struct KernelConfigStep: Step {
     let cell: Cell
 
@@ -24,6 +26,17 @@ struct KernelConfigStep: Step {
             toolchain = ToolchainIdentity(name: cell.toolchain.name, compiler: cell.toolchain.compilerPath(for: cell.toolchainArch), version: "not probed")
         }
         return try KernelConfigInputs.assemble(cell: cell, project: context.project, source: source, toolchain: toolchain)
+    }
+
+    /// Where base configs are kept (`KernelConfigInputs.baseFingerprint`): the `.config` of
+    /// the base make target, before any option is merged.
+    static let baseKind = "kernel.base-config"
+
+    /// The base config made earlier for these inputs, when the cache has it.
+    func cachedBase(_ context: StepContext, _ inputs: KernelConfigInputs) -> String? {
+        guard let key = inputs.baseFingerprint, let entry = context.lookup(kind: Self.baseKind, key) else { return nil }
+        let path = "\(entry)/config"
+        return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
     /// The verified result for these inputs when the cache has it.
@@ -47,7 +60,7 @@ struct KernelConfigStep: Step {
         let options = inputs.requested.map(\.option.configLine)
         let note = "write \(kernel.fragmentPath) (\(options.count) options: \(options.joined(separator: " "))), merge, then check every requested option in .config"
             + (probed ? "" : "; \(inputs.toolchain.compiler) is not installed, so the cache key is not known")
-        return planned(note: note, commands: kernel.configureCommands(base: inputs.base),
+        return planned(note: note, commands: kernel.configureCommands(base: inputs.base, cachedBase: probed ? cachedBase(context, inputs) : nil),
                        key: probed ? inputs.fingerprint : nil, cached: probed && cached(context, inputs) != nil)
     }
 
@@ -58,7 +71,7 @@ struct KernelConfigStep: Step {
             let inputs = try await self.inputs(context, probe: true)
             let key = inputs.fingerprint
             let kernel = context.kernelPlan(cell, tree: tree)
-            let commands = kernel.configureCommands(base: inputs.base)
+            let commands = kernel.configureCommands(base: inputs.base, cachedBase: cachedBase(context, inputs))
             if let hit = cached(context, inputs) {
                 return .passed("\(hit.configuration.requestedCount) options verified", output: .config(hit), cacheHit: true,
                                commands: commands, key: key)
@@ -77,12 +90,19 @@ struct KernelConfigStep: Step {
     /// step calls it too, once, when make refused a cached config as stale.
     func configure(_ context: StepContext, _ inputs: KernelConfigInputs, kernel: KernelPlan, log: String?) async throws -> StepOutcome {
         let key = inputs.fingerprint
-        let commands = kernel.configureCommands(base: inputs.base)
+        let base = cachedBase(context, inputs)
+        let commands = kernel.configureCommands(base: inputs.base, cachedBase: base)
         var configuration: KernelConfiguration?
         var hostError: KmatrixError?
         let entry = try await context.cache.publish(kind: id.kind.rawValue, key: key, inputs: inputs) { staging in
             do throws(KmatrixError) {
-                let made = try await KernelBuild.configure(kernel, inputs: inputs)
+                let made = try await KernelBuild.configure(kernel, inputs: inputs, cachedBase: base) { config in
+                    // Kept for the next cell or run with the same base; a failure to keep it costs only time.
+                    guard let baseKey = inputs.baseFingerprint else { return }
+                    _ = try? await context.cache.publish(kind: Self.baseKind, key: baseKey, inputs: inputs.baseOnly) { staging in
+                        (try? FileManager.default.copyItem(atPath: config, toPath: "\(staging)/config")) != nil
+                    }
+                }
                 configuration = made
                 copyLog(made.log, to: log)
                 guard made.succeeded, (try? FileManager.default.copyItem(atPath: made.configPath, toPath: "\(staging)/config")) != nil else { return false }

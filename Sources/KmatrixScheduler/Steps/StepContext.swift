@@ -41,7 +41,11 @@ struct StepContext: Sendable {
 
     /// A published entry for `key`: this cache's, else the upstream one's.
     func lookup(_ kind: StepKind, _ key: String) -> String? {
-        cache.lookup(kind: kind.rawValue, key: key) ?? upstream?.lookup(kind: kind.rawValue, key: key)
+        lookup(kind: kind.rawValue, key)
+    }
+
+    func lookup(kind: String, _ key: String) -> String? {
+        cache.lookup(kind: kind, key: key) ?? upstream?.lookup(kind: kind, key: key)
     }
 
     /// The tree a source step unpacks into (or the tree itself), known before it runs: an
