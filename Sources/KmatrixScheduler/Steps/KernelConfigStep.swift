@@ -60,8 +60,11 @@ struct KernelConfigStep: Step {
         let options = inputs.requested.map(\.option.configLine)
         let note = "write \(kernel.fragmentPath) (\(options.count) options: \(options.joined(separator: " "))), merge, then check every requested option in .config"
             + (probed ? "" : "; \(inputs.toolchain.compiler) is not installed, so the cache key is not known")
-        return planned(note: note, commands: kernel.configureCommands(base: inputs.base, cachedBase: probed ? cachedBase(context, inputs) : nil),
-                       key: probed ? inputs.fingerprint : nil, cached: probed && cached(context, inputs) != nil)
+        // A cached config shows how it is made from nothing (as `run` reports a hit), so a base
+        // kept in the meantime by another cell does not make plan and run differ.
+        let hit = probed && cached(context, inputs) != nil
+        return planned(note: note, commands: kernel.configureCommands(base: inputs.base, cachedBase: probed && !hit ? cachedBase(context, inputs) : nil),
+                       key: probed ? inputs.fingerprint : nil, cached: hit)
     }
 
     func run(_ context: StepContext, _ stepInputs: StepInputs) async -> StepOutcome {
@@ -71,10 +74,9 @@ struct KernelConfigStep: Step {
             let inputs = try await self.inputs(context, probe: true)
             let key = inputs.fingerprint
             let kernel = context.kernelPlan(cell, tree: tree)
-            let commands = kernel.configureCommands(base: inputs.base, cachedBase: cachedBase(context, inputs))
             if let hit = cached(context, inputs) {
                 return .passed("\(hit.configuration.requestedCount) options verified", output: .config(hit), cacheHit: true,
-                               commands: commands, key: key)
+                               commands: kernel.configureCommands(base: inputs.base), key: key)
             }
             return try await configure(context, inputs, kernel: kernel, log: log)
         } catch let failure as StepFailure {
