@@ -65,7 +65,7 @@ public enum BusyboxBuilder {
         let path = output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         guard path.hasPrefix("/") else { return nil }
         return try? await Blocking.run { () throws(KmatrixError) -> String in
-            do { return try SHA256.hex(fileAt: path) } catch { throw .host("cannot read \(path)") }
+            do { return try FileDigests.shared.sha256(path) } catch { throw .host("cannot read \(path)") }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KmatrixCore
 import KmatrixCrypto
 
@@ -145,10 +146,10 @@ public struct RootfsTree: Sendable, Equatable {
             ([entry.path] + entry.hardLinks).map { $0.split(separator: "/") }
                 .max { $0.lexicographicallyPrecedes($1) } ?? []
         }
-        return all.entries.filter { !$0.path.isEmpty }.sorted { a, b in
-            let (ka, kb) = (key(a), key(b))
-            return ka == kb ? a.path < b.path : ka.lexicographicallyPrecedes(kb)
-        }
+        // Each key made once, not in every comparison.
+        return all.entries.filter { !$0.path.isEmpty }.map { (key: key($0), entry: $0) }.sorted { a, b in
+            a.key == b.key ? a.entry.path < b.entry.path : a.key.lexicographicallyPrecedes(b.key)
+        }.map(\.entry)
     }
 }
 
@@ -178,7 +179,7 @@ extension RootfsTree {
             switch entry.kind {
             case .directory: kind = "dir"
             case .file(let source):
-                do { kind = "file \(try SHA256.hex(fileAt: source))" } catch { throw .host("cannot read \(source) for the rootfs") }
+                do { kind = "file \(try FileDigests.shared.sha256(source))" } catch { throw .host("cannot read \(source) for the rootfs") }
             case .contents(let bytes): kind = "file \(SHA256.hex(Data(bytes)))"
             case .symlink(let target): kind = "link \(target)"
             case .characterDevice(let major, let minor): kind = "char \(major):\(minor)"
@@ -189,5 +190,25 @@ extension RootfsTree {
             lines.append("\(entry.path) \(kind) \(String(entry.mode, radix: 8)) \(entry.uid):\(entry.gid) \(entry.hardLinks.joined(separator: ","))")
         }
         return SHA256.hex(lines.joined(separator: "\n"))
+    }
+}
+
+/// sha256 of files by path, remembered for as long as the file is the same one unchanged
+/// (device, inode, size, modification and change times): every cell's rootfs digest reads
+/// the same busybox binary, and `plan` of 1,000 cells hashed it 1,000 times. Only for
+/// digests that make keys; cache verification hashes afresh.
+public final class FileDigests: Sendable {
+    public static let shared = FileDigests()
+    private let digests = Mutex<[String: (identity: [Int], sha256: String)]>([:])
+
+    public func sha256(_ path: String) throws -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return try SHA256.hex(fileAt: path) }
+        let identity = [Int(info.st_dev), Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec),
+                        Int(info.st_ctim.tv_sec), Int(info.st_ctim.tv_nsec)]
+        if let known = digests.withLock({ $0[path] }), known.identity == identity { return known.sha256 }
+        let digest = try SHA256.hex(fileAt: path)
+        digests.withLock { $0[path] = (identity, digest) }
+        return digest
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KmatrixBoot
 import KmatrixCore
 import KmatrixCrypto
@@ -25,6 +26,8 @@ struct StepContext: Sendable {
     let ccache: String?
     let distcc: Distcc?
     let compilers: CompilerVersions
+    /// Entries this plan or run has already found and verified.
+    let verified = VerifiedEntries()
 
     var upstream: ArtifactCache? { upstreamWorkspace.map { ArtifactCache(root: $0.cache) } }
 
@@ -45,7 +48,10 @@ struct StepContext: Sendable {
     }
 
     func lookup(kind: String, _ key: String) -> String? {
-        cache.lookup(kind: kind, key: key) ?? upstream?.lookup(kind: kind, key: key)
+        if let entry = verified.entry(kind: kind, key: key) { return entry }
+        guard let entry = cache.lookup(kind: kind, key: key) ?? upstream?.lookup(kind: kind, key: key) else { return nil }
+        verified.add(entry, kind: kind, key: key)
+        return entry
     }
 
     /// The tree a source step unpacks into (or the tree itself), known before it runs: an
@@ -122,6 +128,25 @@ struct StepContext: Sendable {
 }
 
 /// Compiler versions probed once per process and shared by every step that needs them.
+/// The cache entries one plan or run has found and verified, by kind and key. Published
+/// entries do not change, so each is verified once per plan or run, not once per cell
+/// that reads it: `plan` of 1,000 cells looked the same busybox entry up (walking and
+/// hashing its install tree) for every cell, 60 s in all. A miss is never remembered (the
+/// entry may be published later in the run), and an entry that has gone since is looked
+/// up again.
+final class VerifiedEntries: Sendable {
+    private let entries = Mutex<[String: String]>([:])
+
+    func entry(kind: String, key: String) -> String? {
+        guard let entry = entries.withLock({ $0["\(kind)/\(key)"] }) else { return nil }
+        return FileManager.default.fileExists(atPath: entry) ? entry : nil
+    }
+
+    func add(_ entry: String, kind: String, key: String) {
+        entries.withLock { $0["\(kind)/\(key)"] = entry }
+    }
+}
+
 actor CompilerVersions {
     private var known: [String: Result<String, KmatrixError>] = [:]
 
