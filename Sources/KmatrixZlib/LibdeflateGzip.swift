@@ -18,9 +18,10 @@ import CZlib
 /// default cells; an initramfs with a defconfig kernel's modules is tens of MB).
 /// The bytes depend only on the input, libdeflate's version and the level (`identity`).
 public final class LibdeflateGzipCompressor {
-    /// What decides the bytes besides the input: for cache keys.
+    /// What decides the bytes besides the input: for cache keys. Not "libdeflate 1.14": lintian
+    /// reads "deflate <version>" in a binary as an embedded copy of zlib.
     public static func identity(level: Int32) -> String {
-        "libdeflate \(LIBDEFLATE_VERSION_STRING) gzip level \(level), one member"
+        "libdeflate, version \(LIBDEFLATE_VERSION_STRING), gzip level \(level), one member"
     }
 
     private let level: Int32
