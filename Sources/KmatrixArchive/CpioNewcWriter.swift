@@ -94,7 +94,7 @@ final class CpioSink {
 
 /// Writes a cpio `newc` archive with libarchive (`archive_write_set_format_cpio_newc`,
 /// called directly: the generic format-by-name lookup has mapped "newc" wrongly in other
-/// tools), optionally gzip-compressed by zlib with a fixed header, so that the same
+/// tools), optionally gzip-compressed (libdeflate, or zlib) with a fixed header, so that the same
 /// members in the same order always give the same bytes.
 public final class CpioNewcWriter {
     /// `gzip`: libdeflate, the archive kept whole and deflated in one call

@@ -122,10 +122,10 @@ public struct KernelPlan: Sendable {
     /// instead of running it again (writable: the cache's copy is read-only).
     public func configureCommands(base: KernelConfigBase, cachedBase: String? = nil) -> [Command] {
         var commands: [Command] = []
-        switch base {
-        case .makeTarget where cachedBase != nil: commands.append(Command(["install", "-m", "0644", cachedBase!, configPath]))
-        case .makeTarget(let target): commands.append(make([target]))
-        case .file(let path, _): commands.append(Command(["cp", path, configPath]))
+        switch (base, cachedBase) {
+        case (.makeTarget, let kept?): commands.append(Command(["install", "-m", "0644", kept, configPath]))
+        case (.makeTarget(let target), nil): commands.append(make([target]))
+        case (.file(let path, _), _): commands.append(Command(["cp", path, configPath]))
         }
         var mergeEnvironment = commandEnvironment
         mergeEnvironment["ARCH"] = cell.target.kernel.arch

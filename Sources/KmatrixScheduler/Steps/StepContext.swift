@@ -127,7 +127,6 @@ struct StepContext: Sendable {
     }
 }
 
-/// Compiler versions probed once per process and shared by every step that needs them.
 /// The cache entries one plan or run has found and verified, by kind and key. Published
 /// entries do not change, so each is verified once per plan or run, not once per cell
 /// that reads it: `plan` of 1,000 cells looked the same busybox entry up (walking and
@@ -147,6 +146,7 @@ final class VerifiedEntries: Sendable {
     }
 }
 
+/// Compiler versions probed once per process and shared by every step that needs them.
 actor CompilerVersions {
     private var known: [String: Result<String, KmatrixError>] = [:]
 
