@@ -9,7 +9,7 @@ import Testing
 
 /// Every input that can change an output is part of its step's key, and only of the keys
 /// of the steps that depend on it: each input is changed in turn and the four cached
-/// steps' keys compared with the unchanged ones.
+/// steps' keys, and the kept base config's, compared with the unchanged ones.
 @Suite("Cache keys hold every input")
 struct CacheKeyTests {
     struct Inputs {
@@ -21,6 +21,8 @@ struct CacheKeyTests {
 
     struct Keys: Equatable {
         var config, build, busybox, rootfs: String
+        /// The base make target's `.config` (`KernelConfigInputs.baseFingerprint`).
+        var base: String?
     }
 
 
@@ -42,7 +44,7 @@ struct CacheKeyTests {
                                                              filesystem: cell.rootDevice.filesystem, console: cell.target.console.device,
                                                              consoleNode: cell.target.console.node, initMode: "unattended",
                                                              imageTool: inputs.imageTool))
-        return Keys(config: config.fingerprint, build: build.fingerprint, busybox: busybox, rootfs: rootfs)
+        return Keys(config: config.fingerprint, build: build.fingerprint, busybox: busybox, rootfs: rootfs, base: config.baseFingerprint)
     }
 
     /// Which of the four keys differ.
@@ -52,6 +54,7 @@ struct CacheKeyTests {
         if a.build != b.build { out.insert("build") }
         if a.busybox != b.busybox { out.insert("busybox") }
         if a.rootfs != b.rootfs { out.insert("rootfs") }
+        if a.base != b.base { out.insert("base") }
         return out
     }
 
@@ -62,12 +65,13 @@ struct CacheKeyTests {
         #expect(try keys(project) == base, "keys are stable")
 
         var inputs = Inputs()
+        #expect(base.base != nil, "tinyconfig is a make target: its .config is kept")
         inputs.compiler = "12.3.0"
-        #expect(changed(base, try keys(project, inputs)) == ["config", "build"])
+        #expect(changed(base, try keys(project, inputs)) == ["config", "build", "base"])
         for (role, version) in [("assembler", "GNU assembler 2.41"), ("linker", "GNU ld 2.41"), ("pahole", "v1.24")] {
             inputs = Inputs()
             inputs.tools[role] = version
-            #expect(changed(base, try keys(project, inputs)) == ["config", "build"], "\(role)")
+            #expect(changed(base, try keys(project, inputs)) == ["config", "build", "base"], "\(role)")
         }
         inputs = Inputs()
         inputs.libc = String(repeating: "d", count: 64)
@@ -77,7 +81,7 @@ struct CacheKeyTests {
         #expect(changed(base, try keys(project, inputs)) == ["rootfs"])
         // The kernel source's identity (a tarball's sha256, a tree's HEAD and diff).
         #expect(try keys(project, Inputs(), source: "e") != base)
-        #expect(changed(base, try keys(project, Inputs(), source: "e")) == ["config", "build"])
+        #expect(changed(base, try keys(project, Inputs(), source: "e")) == ["config", "build", "base"])
 
         // A make variable set through a descriptor (the build sees no other environment).
         try scratch.editJSON("matrix.json") { matrix in
@@ -87,9 +91,9 @@ struct CacheKeyTests {
             profiles["tiny"] = tiny
             matrix["profiles"] = profiles
         }
-        #expect(changed(base, try keys(try Project.load(root: scratch.root))) == ["config", "build"])
+        #expect(changed(base, try keys(try Project.load(root: scratch.root))) == ["config", "build", "base"])
 
-        // A fragment file's bytes.
+        // A fragment file's bytes: options, which the kept base config does not depend on.
         let fresh = try ScratchProject(); defer { fresh.remove() }
         try FileManager.default.createDirectory(atPath: "\(fresh.root)/Fragments", withIntermediateDirectories: true)
         try fresh.write("Fragments/extra.config", "CONFIG_PRINTK_TIME=y\n")
@@ -124,7 +128,7 @@ struct CacheKeyTests {
         }
         let own = try keys(try Project.load(root: defconfig.root))
         try defconfig.edit("Targets/riscv64-virt.json", replacing: "\"nommu_virt_defconfig\"", with: "\"defconfig\"")
-        #expect(changed(own, try keys(try Project.load(root: defconfig.root))) == ["config", "build"])
+        #expect(changed(own, try keys(try Project.load(root: defconfig.root))) == ["config", "build", "base"])
     }
 
     /// The rootfs key holds the content of what goes in: an overlay file edited to other
