@@ -306,7 +306,8 @@ public actor QemuVersions {
 
     public func version(of binary: String) async -> String? {
         if let known = versions[binary] { return known }
-        guard let output = try? await ProcessRunner.capture(Command([binary, "--version"]), timeout: .seconds(10)),
+        // A hang guard, not a timing: a loaded test phase let 10 s pass before the answer was read.
+        guard let output = try? await ProcessRunner.capture(Command([binary, "--version"]), timeout: .seconds(120)),
               output.termination.succeeded,
               let line = output.standardOutput.split(separator: "\n").first else { return nil }
         let version = line.trimmingCharacters(in: .whitespaces)

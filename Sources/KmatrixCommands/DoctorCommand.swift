@@ -198,7 +198,7 @@ public enum Doctor {
 
     /// Where the compiler finds `libc.a`; gcc prints the bare name when it has none.
     static func staticLibcPath(_ compiler: String) async -> String? {
-        guard let output = try? await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(10)) else { return nil }
+        guard let output = try? await ProcessRunner.capture(Command([compiler, "-print-file-name=libc.a"]), timeout: .seconds(120)) else { return nil }
         let path = output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         return path.hasPrefix("/") && FileManager.default.fileExists(atPath: path) ? path : nil
     }
