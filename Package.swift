@@ -76,7 +76,7 @@ let package = Package(
         // Every module a test imports is named (a clean build finds a missing one; an incremental one may not).
         .testTarget(name: "KmatrixCoreTests", dependencies: ["KmatrixCore", "KmatrixArchive", "KmatrixCommands", "KmatrixTestSupport"], swiftSettings: strict),
         .testTarget(name: "KmatrixKernelTests", dependencies: ["KmatrixKernel", "KmatrixCore", "KmatrixCrypto", "KmatrixTestSupport"], swiftSettings: strict),
-        .testTarget(name: "KmatrixUserspaceTests", dependencies: ["KmatrixUserspace", "KmatrixCore", "KmatrixArchive", "KmatrixZlib", "KmatrixTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KmatrixUserspaceTests", dependencies: ["KmatrixUserspace", "KmatrixCore", "KmatrixCrypto", "KmatrixArchive", "KmatrixZlib", "KmatrixTestSupport"], swiftSettings: strict),
         .testTarget(name: "KmatrixBootTests", dependencies: ["KmatrixBoot", "KmatrixCore", "KmatrixCrypto", "KmatrixTestSupport"], swiftSettings: strict),
         .testTarget(name: "KmatrixDeviceTreeTests", dependencies: ["KmatrixDeviceTree", "KmatrixCore", "KmatrixFDT", "KmatrixTestSupport"], swiftSettings: strict),
         .testTarget(name: "KmatrixSchedulerTests", dependencies: ["KmatrixScheduler", "KmatrixCore", "KmatrixCrypto", "KmatrixCommands", "KmatrixTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),

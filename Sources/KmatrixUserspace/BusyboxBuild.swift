@@ -53,8 +53,11 @@ public enum BusyboxBuilder {
     /// Everything the build depends on; a record with the same hash is reused.
     public static func inputsHash(_ plan: BusyboxPlan, sourceSha256: String, compilerVersion: String, libc: String,
                                   makeArguments: [String] = []) -> String {
+        // The base joins the inputs only when it is not busybox's defconfig, so the keys of
+        // builds from defconfig stay what they were before the base could be chosen.
+        let base = plan.base == "defconfig" ? [] : ["base \(plan.base)"]
         let inputs = ["busybox-build-v3", sourceSha256, plan.crossCompile ?? "", plan.compiler, compilerVersion, "libc \(libc)"]
-            + plan.configLines + makeArguments
+            + base + plan.configLines + makeArguments
         return SHA256.hex(inputs.joined(separator: "\n"))
     }
 
@@ -77,7 +80,7 @@ public enum BusyboxBuilder {
         try await SourceTree.prepare(source, workspace: workspace, name: "busybox")
     }
 
-    /// Configures (defconfig + `plan.configLines`, checked after oldconfig), builds and
+    /// Configures (the base config + `plan.configLines`, checked after oldconfig), builds and
     /// installs busybox out of tree, appending every command's output to `logPath`, then
     /// checks the binary's ELF header against `expect` (machine, class, static).
     /// `libcPackage` (the toolchain's `ToolchainArch.libcPackage`) names what to install
@@ -146,7 +149,7 @@ public enum BusyboxBuilder {
 
         // Exactly `plan.commands` (what `kmatrix plan` prints), with the .config edits between them.
         let commands = plan.commands(makeArguments: settings.makeArguments)
-        try await run(commands[0], "defconfig")
+        try await run(commands[0], plan.base)
         try rewriteConfig("\(plan.buildDirectory)/.config", plan.configLines)
         try await run(commands[1], "oldconfig")
         try verifyConfig("\(plan.buildDirectory)/.config", plan.configLines, debianArch: debianArch)
@@ -186,7 +189,7 @@ public enum BusyboxBuilder {
     static func rewriteConfig(_ path: String, _ lines: [String]) throws(KmatrixError) {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw .host("busybox defconfig wrote no \(path)", underlying: error)
+            throw .host("busybox's base config (make defconfig or allnoconfig) wrote no \(path)", underlying: error)
         }
         let names = Set(lines.compactMap(BusyboxPlan.optionName))
         var kept = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -11,7 +11,9 @@ public struct BusyboxPlan: Sendable {
     public var buildDirectory: String
     public var installDirectory: String
     public var jobs: Int
-    /// Options on top of `defconfig`; static and no `tc` always.
+    /// The make target the configuration starts from (`defconfig`, `allnoconfig`).
+    public var base: String
+    /// Options on top of `base`; static and no `tc` always.
     public var options: [String]
     /// Compile through these distcc hosts (`--distcc`): every make gets `CC="distcc
     /// <cross>gcc"` (the install too, or make would find the objects' command changed and
@@ -22,7 +24,8 @@ public struct BusyboxPlan: Sendable {
     public static let requiredOptions = ["CONFIG_STATIC=y", "# CONFIG_TC is not set"]
 
     public init(crossCompile: String?, sourceTree: String, buildDirectory: String, installDirectory: String,
-                jobs: Int, options: [String] = [], compiler: String? = nil, versionArguments: [String] = ["-dumpfullversion"]) {
+                jobs: Int, base: String = "defconfig", options: [String] = [], compiler: String? = nil,
+                versionArguments: [String] = ["-dumpfullversion"]) {
         self.crossCompile = crossCompile
         self.compiler = compiler ?? "\(crossCompile ?? "")gcc"
         self.versionArguments = versionArguments
@@ -30,6 +33,7 @@ public struct BusyboxPlan: Sendable {
         self.buildDirectory = buildDirectory
         self.installDirectory = installDirectory
         self.jobs = jobs
+        self.base = base
         self.options = options
     }
 
@@ -42,7 +46,7 @@ public struct BusyboxPlan: Sendable {
         return Command(argv + targets, environment: environment, cleanEnvironment: true)
     }
 
-    /// The `.config` lines kmatrix writes over `defconfig`'s (user options win over the
+    /// The `.config` lines kmatrix writes over the base's (user options win over the
     /// required ones only where they do not contradict them: static and no tc stay).
     public var configLines: [String] {
         var byName: [String: String] = [:]
@@ -73,9 +77,9 @@ public struct BusyboxPlan: Sendable {
                        cleanEnvironment: true)
     }
 
-    /// defconfig, oldconfig (after kmatrix's .config lines), the compile, the install.
+    /// The base config, oldconfig (after kmatrix's .config lines), the compile, the install.
     public func commands(makeArguments: [String] = []) -> [Command] {
-        [make(["defconfig"]), oldconfigCommand, make(makeArguments, jobs: jobs),
+        [make([base]), oldconfigCommand, make(makeArguments, jobs: jobs),
          make(["CONFIG_PREFIX=\(installDirectory)", "install"])]
     }
 }
@@ -94,7 +98,7 @@ extension BusyboxPlan {
         let arch = builder.architectures[target.userspace.debianArch]
         self.init(crossCompile: arch?.crossCompile,
                   sourceTree: sourceTree, buildDirectory: build, installDirectory: "\(build)/install",
-                  jobs: jobs, options: project.matrix.busybox.options,
+                  jobs: jobs, base: project.matrix.busybox.base, options: project.matrix.busybox.options,
                   compiler: arch.map { builder.compilerPath(for: $0) }, versionArguments: builder.versionArguments)
     }
 }

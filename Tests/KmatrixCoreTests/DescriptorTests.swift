@@ -184,6 +184,20 @@ struct BadInputTests {
         expectError(p, file: "matrix.json", field: "sources.busybox.sha256", ["not a sha256"])
     }
 
+    @Test func unknownBusyboxBase() throws {
+        let p = try ScratchProject(); defer { p.remove() }
+        try p.editJSON("matrix.json") { $0["busybox"] = ["base": "tinyconfig", "options": ["CONFIG_ASH=y"]] }
+        expectError(p, file: "matrix.json", field: "busybox.base", ["'tinyconfig' is not a busybox base", "defconfig, allnoconfig"])
+    }
+
+    /// The shipped minimal-busybox matrix loads, starts from allnoconfig and names ash.
+    @Test func minimalBusyboxMatrixLoads() throws {
+        let project = try Project.load(root: repositoryRoot, matrixFile: "\(repositoryRoot)/Matrices/busybox-minimal.json")
+        #expect(project.matrix.busybox.base == "allnoconfig")
+        #expect(project.matrix.busybox.options.contains("CONFIG_ASH=y"))
+        #expect(try Project.load(root: repositoryRoot).matrix.busybox == BusyboxSpec())
+    }
+
     @Test func unknownEnumValue() throws {
         let p = try ScratchProject(); defer { p.remove() }
         try p.edit("Targets/arm64-virt.json", replacing: "\"source\": \"qemu\"", with: "\"source\": \"firmware\"")

@@ -1,5 +1,6 @@
 import Foundation
 import KmatrixCore
+import KmatrixCrypto
 import KmatrixTestSupport
 import KmatrixUserspace
 import Testing
@@ -97,6 +98,22 @@ struct BusyboxBuildTests {
         #expect(BusyboxPlan.optionName("# CONFIG_TC is not set") == "CONFIG_TC")
         #expect(BusyboxPlan.optionName("CONFIG_X=\"a=b\"") == "CONFIG_X")
         #expect(BusyboxPlan.optionName("junk") == nil)
+    }
+
+    /// A base other than defconfig is the first make's target and part of the build's key;
+    /// the key of a defconfig build is the one it had before a base could be chosen.
+    @Test func theBaseStartsTheConfigAndJoinsTheKey() {
+        let defconfig = BusyboxPlan(crossCompile: "x-", sourceTree: "/s", buildDirectory: "/b", installDirectory: "/i", jobs: 2,
+                                    options: ["CONFIG_ASH=y"])
+        let minimal = BusyboxPlan(crossCompile: "x-", sourceTree: "/s", buildDirectory: "/b", installDirectory: "/i", jobs: 2,
+                                  base: "allnoconfig", options: ["CONFIG_ASH=y"])
+        #expect(defconfig.commands()[0].argv.last == "defconfig")
+        #expect(minimal.commands()[0].argv.last == "allnoconfig")
+        #expect(Array(minimal.commands().dropFirst()).map(\.argv) == Array(defconfig.commands().dropFirst()).map(\.argv))
+        let hash = { (plan: BusyboxPlan) in BusyboxBuilder.inputsHash(plan, sourceSha256: "s", compilerVersion: "12.2.0", libc: "l") }
+        #expect(hash(minimal) != hash(defconfig))
+        let before = SHA256.hex((["busybox-build-v3", "s", "x-", "x-gcc", "12.2.0", "libc l"] + defconfig.configLines).joined(separator: "\n"))
+        #expect(hash(defconfig) == before)
     }
 
     /// `--distcc`: every make of the build names `distcc <cross>gcc` as CC (the install too,

@@ -176,17 +176,31 @@ public struct Profile: Sendable, Equatable, Codable {
 }
 
 public struct BusyboxSpec: Sendable, Equatable, Codable {
-    /// Options applied on top of busybox's `defconfig` (static, `CONFIG_TC` off are always applied).
+    /// The make target the configuration starts from: `defconfig` (busybox's full set of
+    /// applets, the default) or `allnoconfig` (nothing: `options` names every applet and
+    /// feature the rootfs needs; `Matrices/busybox-minimal.json` lists what kmatrix's own
+    /// init and the shipped guest tests use).
+    public var base: String
+    /// Options applied on top of `base` (static, `CONFIG_TC` off are always applied).
     public var options: [String]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case options }
+    public static let bases = ["defconfig", "allnoconfig"]
 
-    public init() { options = [] }
+    enum CodingKeys: String, CodingKey, CaseIterable { case base, options }
+
+    public init(base: String = "defconfig", options: [String] = []) {
+        self.base = base
+        self.options = options
+    }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        base = try c.value(.base, default: "defconfig")
         options = try c.value(.options, default: [])
+        guard Self.bases.contains(base) else {
+            throw decoder.problem("'\(base)' is not a busybox base: one of \(Self.bases.joined(separator: ", "))", at: CodingKeys.base)
+        }
     }
 }
 

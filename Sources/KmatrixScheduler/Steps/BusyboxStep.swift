@@ -2,7 +2,7 @@ import Foundation
 import KmatrixCore
 import KmatrixUserspace
 
-/// `busybox.build`: busybox's defconfig + static + kmatrix's lines, built out of tree and
+/// `busybox.build`: busybox's base config (`defconfig` unless the matrix says) + static + kmatrix's lines, built out of tree and
 /// installed, once per (Debian architecture, userspace toolchain) and shared by every cell
 /// that needs it. The install tree is published in the cache under its inputs hash
 /// (source, compiler version, options), so it travels with the cache like a kernel.
