@@ -123,6 +123,12 @@ struct BootStep: Step {
             return .passed("\(flaky)\(record.accelerator.rawValue): \(phases)\(warnings)", output: .boot(record), logPath: record.logPath,
                            commands: [invocation.command])
         }
+        // Nothing on the console: say so when the kernel cannot have the console it was given.
+        let device = cell.target.console.device
+        if failure == .noConsoleOutput, let vmlinux = kernel?.artifacts.vmlinux,
+           let cause = await Blocking.run({ ConsoleDriverName.missing(device: device, vmlinux: vmlinux) }) {
+            record.reason += "; \(cause)"
+        }
         var outcome = StepOutcome.failed(failure, "\(record.reason) [\(phases)]", logPath: record.logPath, commands: [invocation.command],
                                          excerpt: record.trace.isEmpty ? record.lastLines : record.trace)
         outcome.output = .boot(record)
