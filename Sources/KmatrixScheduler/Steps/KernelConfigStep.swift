@@ -46,6 +46,21 @@ struct KernelConfigStep: Step {
         return ConfigOutput(inputs: inputs, configuration: configuration, configFile: "\(entry)/config")
     }
 
+    /// How a cached config was made (`made.json` in its entry): from the base make target,
+    /// or from a kept base config. Made from a kept base, the payload is byte-identical to one
+    /// made from nothing (the base's key holds every input of the base make target).
+    struct Made: Codable {
+        var fromKeptBase: Bool
+    }
+
+    /// The commands a hit reports, in `plan` and in `run` alike: those that made the cached
+    /// config, with this cache's paths (the kept base, when it made it and is still here);
+    /// an entry from before `made.json` was kept reports how it is made from nothing.
+    func commandsOfCachedConfig(_ context: StepContext, _ inputs: KernelConfigInputs, kernel: KernelPlan) -> [Command] {
+        let made = context.lookup(.kernelConfig, inputs.fingerprint).flatMap { readJSON(Made.self, "\($0)/made.json") }
+        return kernel.configureCommands(base: inputs.base, cachedBase: made?.fromKeptBase == true ? cachedBase(context, inputs) : nil)
+    }
+
     func plan(_ context: StepContext) async -> PlannedStep {
         let kernel = context.kernelPlan(cell, tree: context.sourceTree(context.kernelSource(cell), name: "linux"))
         var probed = true
@@ -60,11 +75,12 @@ struct KernelConfigStep: Step {
         let options = inputs.requested.map(\.option.configLine)
         let note = "write \(kernel.fragmentPath) (\(options.count) options: \(options.joined(separator: " "))), merge, then check every requested option in .config"
             + (probed ? "" : "; \(inputs.toolchain.compiler) is not installed, so the cache key is not known")
-        // A cached config shows how it is made from nothing (as `run` reports a hit), so a base
+        // A cached config shows the commands that made it (as `run` reports a hit), so a base
         // kept in the meantime by another cell does not make plan and run differ.
         let hit = probed && cached(context, inputs) != nil
-        return planned(note: note, commands: kernel.configureCommands(base: inputs.base, cachedBase: probed && !hit ? cachedBase(context, inputs) : nil),
-                       key: probed ? inputs.fingerprint : nil, cached: hit)
+        let commands = hit ? commandsOfCachedConfig(context, inputs, kernel: kernel)
+            : kernel.configureCommands(base: inputs.base, cachedBase: probed ? cachedBase(context, inputs) : nil)
+        return planned(note: note, commands: commands, key: probed ? inputs.fingerprint : nil, cached: hit)
     }
 
     func run(_ context: StepContext, _ stepInputs: StepInputs) async -> StepOutcome {
@@ -76,7 +92,7 @@ struct KernelConfigStep: Step {
             let kernel = context.kernelPlan(cell, tree: tree)
             if let hit = cached(context, inputs) {
                 return .passed("\(hit.configuration.requestedCount) options verified", output: .config(hit), cacheHit: true,
-                               commands: kernel.configureCommands(base: inputs.base), key: key)
+                               commands: commandsOfCachedConfig(context, inputs, kernel: kernel), key: key)
             }
             return try await configure(context, inputs, kernel: kernel, log: log)
         } catch let failure as StepFailure {
@@ -108,7 +124,7 @@ struct KernelConfigStep: Step {
                 configuration = made
                 copyLog(made.log, to: log)
                 guard made.succeeded, (try? FileManager.default.copyItem(atPath: made.configPath, toPath: "\(staging)/config")) != nil else { return false }
-                return writeJSON(made, "\(staging)/configuration.json")
+                return writeJSON(made, "\(staging)/configuration.json") && writeJSON(Made(fromKeptBase: base != nil), "\(staging)/made.json")
             } catch {
                 hostError = error
                 return false
