@@ -18,18 +18,7 @@ public enum ConsoleDriverName {
     public static func isPresent(_ name: String, in vmlinux: String) -> Bool? {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: vmlinux), options: .alwaysMapped) else { return nil }
         let needle = Array(name.utf8) + [0]
-        // memchr to each first byte, memcmp there: a byte loop over a 30 MB vmlinux is
-        // seconds in a debug build.
-        return data.withUnsafeBytes { haystack in
-            guard let base = haystack.baseAddress else { return false }
-            var at = 0
-            while at + needle.count <= haystack.count, let hit = memchr(base + at, Int32(needle[0]), haystack.count - at) {
-                let offset = base.distance(to: UnsafeRawPointer(hit))
-                if offset + needle.count <= haystack.count, memcmp(hit, needle, needle.count) == 0 { return true }
-                at = offset + 1
-            }
-            return false
-        }
+        return data.withUnsafeBytes { ByteSearch.firstOffset(of: needle, in: $0) != nil }
     }
 
     /// The sentence a no-console-output verdict gets when vmlinux has no console named as

@@ -25,18 +25,7 @@ public enum KernelRelease {
     static func find(in bytes: [UInt8]) -> String? {
         var from = 0
         while from < bytes.count {
-            // memchr to each 'L': a byte loop over a 30 MB vmlinux is seconds in a debug build.
-            let found: Int? = bytes.withUnsafeBytes { buffer in
-                guard let base = buffer.baseAddress else { return nil }
-                var at = from
-                while at + banner.count <= buffer.count, let hit = memchr(base + at, Int32(banner[0]), buffer.count - at) {
-                    let offset = base.distance(to: UnsafeRawPointer(hit))
-                    if offset + banner.count <= buffer.count, memcmp(hit, banner, banner.count) == 0 { return offset }
-                    at = offset + 1
-                }
-                return nil
-            }
-            guard let index = found else { return nil }
+            guard let index = bytes.withUnsafeBytes({ ByteSearch.firstOffset(of: banner, in: $0, from: from) }) else { return nil }
             let start = index + banner.count
             var end = start
             while end < bytes.count, end - start < 128, bytes[end] > 0x20, bytes[end] < 0x7F { end += 1 }
