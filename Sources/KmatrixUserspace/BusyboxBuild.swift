@@ -55,7 +55,7 @@ public enum BusyboxBuilder {
                                   makeArguments: [String] = []) -> String {
         // The base joins the inputs only when it is not busybox's defconfig, so the keys of
         // builds from defconfig stay what they were before the base could be chosen.
-        let base = plan.base == "defconfig" ? [] : ["base \(plan.base)"]
+        let base = plan.base == BusyboxSpec.defaultBase ? [] : ["base \(plan.base)"]
         let inputs = ["busybox-build-v3", sourceSha256, plan.crossCompile ?? "", plan.compiler, compilerVersion, "libc \(libc)"]
             + base + plan.configLines + makeArguments
         return SHA256.hex(inputs.joined(separator: "\n"))

@@ -24,7 +24,7 @@ public struct BusyboxPlan: Sendable {
     public static let requiredOptions = ["CONFIG_STATIC=y", "# CONFIG_TC is not set"]
 
     public init(crossCompile: String?, sourceTree: String, buildDirectory: String, installDirectory: String,
-                jobs: Int, base: String = "defconfig", options: [String] = [], compiler: String? = nil,
+                jobs: Int, base: String = BusyboxSpec.defaultBase, options: [String] = [], compiler: String? = nil,
                 versionArguments: [String] = ["-dumpfullversion"]) {
         self.crossCompile = crossCompile
         self.compiler = compiler ?? "\(crossCompile ?? "")gcc"

@@ -184,11 +184,12 @@ public struct BusyboxSpec: Sendable, Equatable, Codable {
     /// Options applied on top of `base` (static, `CONFIG_TC` off are always applied).
     public var options: [String]
 
-    public static let bases = ["defconfig", "allnoconfig"]
+    public static let defaultBase = "defconfig"
+    public static let bases = [defaultBase, "allnoconfig"]
 
     enum CodingKeys: String, CodingKey, CaseIterable { case base, options }
 
-    public init(base: String = "defconfig", options: [String] = []) {
+    public init(base: String = defaultBase, options: [String] = []) {
         self.base = base
         self.options = options
     }
@@ -196,7 +197,7 @@ public struct BusyboxSpec: Sendable, Equatable, Codable {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        base = try c.value(.base, default: "defconfig")
+        base = try c.value(.base, default: Self.defaultBase)
         options = try c.value(.options, default: [])
         guard Self.bases.contains(base) else {
             throw decoder.problem("'\(base)' is not a busybox base: one of \(Self.bases.joined(separator: ", "))", at: CodingKeys.base)
